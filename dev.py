@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Set up and run RLEM with nothing but Python: `python3 dev.py demo`, `python3 dev.py test`.
+
+Creates `.venv` on first use and reinstalls only when `pyproject.toml` or this file changed.
+torch and FAISS come as GPU builds when `nvidia-smi` sees a GPU, as CPU builds otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".rlem-install-stamp"
+TORCH = os.environ.get("RLEM_TORCH", "torch==2.13.0")
+
+
+def venv_python() -> Path:
+    """The virtual environment's interpreter."""
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def has_gpu() -> bool:
+    """True when an NVIDIA driver answers with at least one GPU."""
+    if shutil.which("nvidia-smi") is None:
+        return False
+    result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return result.returncode == 0 and "GPU" in result.stdout
+
+
+def install_plan() -> list[list[str]]:
+    """The pip commands that install the project for this machine."""
+    extra = "gpu" if has_gpu() else "cpu"
+    return [
+        ["install", "--upgrade", "pip"],
+        ["install", TORCH],
+        ["install", "-e", f".[{extra},dev]"],
+    ]
+
+
+def ensure_setup() -> Path:
+    """Create the virtual environment and install the project if anything changed."""
+    plan = install_plan()
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "dev.py"):
+        digest.update((ROOT / name).read_bytes())
+    digest.update(repr(plan).encode())
+    wanted = digest.hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and venv_python().exists():
+        return venv_python()
+    if not venv_python().exists():
+        print("dev.py: creating the virtual environment in .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    for args in plan:
+        print("dev.py: pip " + " ".join(args), flush=True)
+        subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, check=True)
+    STAMP.write_text(wanted)
+    return venv_python()
+
+
+def run(python: Path, args: list[str]) -> int:
+    """Run a module in the virtual environment and return its exit code."""
+    return subprocess.run([str(python), *args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: `setup`, `demo [rlem demo options]`, `test [pytest options]`, `rlem ...`."""
+    if not argv or argv[0] not in {"setup", "demo", "test", "rlem"}:
+        print(__doc__.strip())
+        print("usage: python3 dev.py setup | demo | test [pytest args] | rlem [args]")
+        return 2
+    python = ensure_setup()
+    command, rest = argv[0], argv[1:]
+    if command == "setup":
+        return 0
+    if command == "demo":
+        return run(python, ["-m", "rlem.cli", "demo", *rest])
+    if command == "rlem":
+        return run(python, ["-m", "rlem.cli", *rest])
+    return run(python, ["-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

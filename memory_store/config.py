@@ -1,0 +1,39 @@
+"""Settings of an experience store, validated at the edge with pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memory_store.eviction import EvictionPolicy
+from memory_store.index import IndexKind
+
+DEFAULT_URL = "sqlite:///rlem-data/memory.db"
+
+
+class Capacity(BaseModel):
+    """Limits a namespace is created with; None means unlimited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_states: int | None = Field(default=None, ge=1)
+    max_actions: int | None = Field(default=None, ge=1)
+    eviction_policy: EvictionPolicy = "paper"
+
+
+class StoreConfig(BaseModel):
+    """Where the memory lives and how it is indexed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = DEFAULT_URL
+    namespace: str = Field(default="default", min_length=1, max_length=200)
+    index_kind: IndexKind = "flat"
+    hnsw_m: int = Field(default=32, ge=4)
+    ef_search: int = Field(default=128, ge=1)
+    use_gpu: bool | None = None
+    persist_index: bool = True
+    index_dir: Path | None = None
+    capacity: Capacity = Capacity()
+    busy_timeout_s: float = Field(default=30.0, gt=0)

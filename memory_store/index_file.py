@@ -1,0 +1,115 @@
+"""Persisting a namespace's FAISS index beside the database, so a restart need not rebuild it.
+
+The file is a cache. Its JSON sidecar records the index's checksum and which namespace (id and
+creation time) it was built for; a missing, unreadable, corrupt or mismatched file is reported and
+ignored, and the caller rebuilds from the embeddings in the database. A file that loads is still
+compared id by id with the database before use (see `sync.full_sync`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from memory_store.errors import StoreError
+from memory_store.index import IndexKind, VectorIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT = "rlem-faiss-index"
+VERSION = 1
+
+
+def default_index_dir(url_text: str, sqlite_path: str | None) -> Path:
+    """Beside a SQLite file (`memory.db.faiss/`), else a per-database folder in the user's cache."""
+    if sqlite_path:
+        return Path(sqlite_path + ".faiss")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "rlem" / "indexes" / hashlib.sha256(url_text.encode()).hexdigest()[:16]
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so that readers see either the old or the new content, never a mix."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """Where one namespace's index lives: `<dir>/ns-<id>-<kind>.faiss` plus a `.json` sidecar."""
+
+    directory: Path
+    namespace_id: int
+    kind: IndexKind
+
+    @property
+    def path(self) -> Path:
+        """The serialised FAISS index."""
+        return self.directory / f"ns-{self.namespace_id}-{self.kind}.faiss"
+
+    @property
+    def meta_path(self) -> Path:
+        """The JSON sidecar."""
+        return self.path.with_suffix(".json")
+
+    def save(self, index: VectorIndex, embedding_model: str, namespace_stamp: str) -> None:
+        """Write the index and its sidecar (index first: a crash between leaves a checksum mismatch)."""
+        data = index.to_bytes()
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": self.kind,
+            "dim": index.dim,
+            "embedding_model": embedding_model,
+            "namespace": namespace_stamp,
+            "count": len(index),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path, data)
+        write_atomically(self.meta_path, json.dumps(meta, indent=1).encode())
+
+    def load(
+        self, dim: int, embedding_model: str, namespace_stamp: str, **options
+    ) -> VectorIndex | None:
+        """The saved index, or None (with the reason logged) if it is missing or unusable."""
+        if not self.path.exists() or not self.meta_path.exists():
+            return None
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            data = self.path.read_bytes()
+            problem = self.mismatch(meta, data, dim, embedding_model, namespace_stamp)
+            if problem is None:
+                index = VectorIndex.from_bytes(data, dim, self.kind, **options)
+                if len(index) != meta["count"]:
+                    problem = f"holds {len(index)} vectors, sidecar says {meta['count']}"
+        except (OSError, ValueError, KeyError, RuntimeError, StoreError) as exc:
+            problem = f"unreadable ({exc})"
+        if problem is not None:
+            log.warning("ignoring index file %s: %s; rebuilding from the database", self.path, problem)
+            return None
+        return index
+
+    def mismatch(
+        self, meta: dict, data: bytes, dim: int, embedding_model: str, namespace_stamp: str
+    ) -> str | None:
+        """Why a sidecar and index file do not fit this namespace, or None if they do."""
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            return "unknown format"
+        if meta.get("kind") != self.kind or meta.get("dim") != dim:
+            return f"built as {meta.get('kind')} of dimension {meta.get('dim')}"
+        if meta.get("namespace") != namespace_stamp:
+            return "built for another database or an earlier namespace of the same name"
+        if meta.get("embedding_model") != embedding_model:
+            return f"built with embedding model {meta.get('embedding_model')!r}"
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            return "checksum mismatch (corrupt or partly written)"
+        return None

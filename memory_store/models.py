@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 models of the experience memory; the schema itself is owned by Alembic migrations."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+SCHEMA_VERSION_TABLE = "rlem_schema_version"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp that always reads back timezone-aware in UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        return value.astimezone(timezone.utc) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def state_hash(task: str, observation: str) -> str:
+    """The identity of a state: SHA-256 over task and observation (hex)."""
+    digest = hashlib.sha256()
+    for part in (task, observation):
+        data = part.encode("utf-8")
+        # Length-prefixing keeps ("ab", "c") and ("a", "bc") apart.
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def action_hash(action: str) -> str:
+    """The identity of an action text within a state (hex SHA-256), short enough for any index."""
+    return hashlib.sha256(action.encode("utf-8")).hexdigest()
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all rlem tables."""
+
+
+class Namespace(Base):
+    """A named memory bank with the embedding model it was built with and its capacity settings."""
+
+    __tablename__ = "rlem_namespaces"
+    # AUTOINCREMENT: SQLite must never reuse an id, or a persisted index could mistake a new row for an old one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    embedding_model: Mapped[str] = mapped_column(String(500))
+    embedding_dim: Mapped[int] = mapped_column(Integer)
+    max_states: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_actions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eviction_policy: Mapped[str] = mapped_column(String(20), default="paper")
+    # Monotonic counters: derived indexes compare them to know whether they are current.
+    states_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
+    states_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Experience(Base):
+    """A stored state: task and observation text, its embedding, visit statistics and action values."""
+
+    __tablename__ = "rlem_experiences"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "state_hash", name="uq_rlem_experiences_state"),
+        Index("ix_rlem_experiences_lru", "namespace_id", "updated_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("rlem_namespaces.id", ondelete="CASCADE"), index=True
+    )
+    state_hash: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(Text)
+    observation: Mapped[str] = mapped_column(Text)
+    available_actions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[str] = mapped_column(Text, default="")
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    last_reward: Mapped[float] = mapped_column(Double, default=0.0)
+    total_reward: Mapped[float] = mapped_column(Double, default=0.0)
+    action_history: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    actions: Mapped[list[ActionValue]] = relationship(
+        back_populates="experience",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ActionValue.id",
+    )
+
+
+class ActionValue(Base):
+    """The value estimate of one action taken in one stored state."""
+
+    __tablename__ = "rlem_action_values"
+    __table_args__ = (
+        UniqueConstraint("experience_id", "action_hash", name="uq_rlem_action_values_action"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    experience_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("rlem_experiences.id", ondelete="CASCADE"), index=True
+    )
+    action_hash: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    q: Mapped[float] = mapped_column(Double, default=0.0)
+    reward: Mapped[float] = mapped_column(Double, default=0.0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    experience: Mapped[Experience] = relationship(back_populates="actions")
+
+
+class Eviction(Base):
+    """A log row for every state or action the capacity policy removed or refused."""
+
+    __tablename__ = "rlem_evictions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("rlem_namespaces.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    policy: Mapped[str] = mapped_column(String(20))
+    task: Mapped[str] = mapped_column(Text)
+    observation: Mapped[str] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,104 @@
+"""Namespaces: named memory banks, each bound to the embedding model and dimension it was built with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from memory_store.config import Capacity
+from memory_store.database import Database
+from memory_store.errors import EmbeddingMismatch, UnknownNamespace
+from memory_store.models import Namespace
+
+
+@dataclass(frozen=True)
+class NamespaceInfo:
+    """A namespace's identity and settings."""
+
+    id: int
+    name: str
+    embedding_model: str
+    embedding_dim: int
+    max_states: int | None
+    max_actions: int | None
+    eviction_policy: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Namespace) -> NamespaceInfo:
+        """Copy an ORM row."""
+        return cls(
+            row.id, row.name, row.embedding_model, row.embedding_dim, row.max_states,
+            row.max_actions, row.eviction_policy, row.created_at,
+        )
+
+    @property
+    def stamp(self) -> str:
+        """Tells this namespace apart from any other, in any database (id plus creation time)."""
+        return f"{self.id}@{self.created_at.astimezone(timezone.utc).isoformat()}"
+
+
+def list_namespaces(db: Database) -> list[NamespaceInfo]:
+    """Every namespace in the database, by name."""
+    with db.read() as session:
+        return [NamespaceInfo.of(row) for row in session.scalars(select(Namespace).order_by(Namespace.name))]
+
+
+def find(session: Session, name: str) -> Namespace | None:
+    """The namespace row of that name, if any."""
+    return session.scalars(select(Namespace).where(Namespace.name == name)).one_or_none()
+
+
+def open_namespace(
+    db: Database, name: str, embedding_model: str, embedding_dim: int,
+    capacity: Capacity = Capacity(), *, create: bool = True,
+) -> NamespaceInfo:
+    """Return the namespace, creating it if allowed; refuse one built with another embedding model."""
+
+    def work(session: Session) -> NamespaceInfo:
+        if create and db.dialect == "postgresql":
+            # Serialise concurrent creators of the same name instead of failing one on the unique key.
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        row = find(session, name)
+        if row is None:
+            if not create:
+                known = ", ".join(n.name for n in session.scalars(select(Namespace))) or "none"
+                raise UnknownNamespace(
+                    f"namespace {name!r} does not exist in {db.display_url} (namespaces there: {known})"
+                )
+            row = Namespace(
+                name=name, embedding_model=embedding_model, embedding_dim=embedding_dim,
+                max_states=capacity.max_states, max_actions=capacity.max_actions,
+                eviction_policy=capacity.eviction_policy, states_inserted=0, states_deleted=0,
+            )
+            session.add(row)
+            session.flush()
+        if (row.embedding_model, row.embedding_dim) != (embedding_model, embedding_dim):
+            raise EmbeddingMismatch(
+                f"namespace {name!r} was built with embedding model {row.embedding_model!r} "
+                f"({row.embedding_dim}-d), not {embedding_model!r} ({embedding_dim}-d): open it with "
+                "that model, or re-embed it into a new namespace"
+            )
+        return NamespaceInfo.of(row)
+
+    if not create:
+        # Read-only callers must not take the write lock just to look a namespace up.
+        with db.read() as session:
+            return work(session)
+    return db.write(work)
+
+
+def set_capacity(db: Database, namespace_id: int, capacity: Capacity) -> NamespaceInfo:
+    """Change a namespace's limits; they take effect on its next insertions."""
+
+    def work(session: Session) -> NamespaceInfo:
+        row = session.get_one(Namespace, namespace_id, with_for_update=True)
+        row.max_states = capacity.max_states
+        row.max_actions = capacity.max_actions
+        row.eviction_policy = capacity.eviction_policy
+        return NamespaceInfo.of(row)
+
+    return db.write(work)

@@ -1,0 +1,111 @@
+"""Plain values that cross the store's boundary: what callers write and what they read back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from memory_store.models import ActionValue, Experience
+
+
+@dataclass(frozen=True)
+class Update:
+    """One learning update of (state, action): Q moves toward `target`, reward toward `reward`.
+
+    `last_reward` is the reward on arriving in the state, `total_reward` the episode's sum up to it,
+    `action_history` the actions taken before it in this episode. `embedding` is used for a new
+    state instead of embedding its text (imports, copies between databases).
+    """
+
+    task: str
+    observation: str
+    action: str
+    target: float
+    reward: float
+    available_actions: tuple[str, ...] = ()
+    reason: str = ""
+    last_reward: float = 0.0
+    total_reward: float = 0.0
+    action_history: tuple[str, ...] = ()
+    extra: str = ""
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one update did: `updated`, or `rejected` when a full namespace refused the new state."""
+
+    status: str
+    state_id: int | None
+    evicted_state_id: int | None = None
+    evicted_action: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """An action's value estimate in one state."""
+
+    action: str
+    reason: str
+    q: float
+    reward: float
+    visits: int
+
+    @classmethod
+    def of(cls, row: ActionValue) -> ActionRecord:
+        """Copy an ORM row."""
+        return cls(row.action, row.reason, row.q, row.reward, row.visits)
+
+
+@dataclass(frozen=True)
+class ExperienceRecord:
+    """A stored state with everything learned about it."""
+
+    id: int
+    task: str
+    observation: str
+    available_actions: tuple[str, ...]
+    extra: str
+    visits: int
+    last_reward: float
+    total_reward: float
+    action_history: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    actions: tuple[ActionRecord, ...] = field(default=())
+
+    @classmethod
+    def of(cls, row: Experience) -> ExperienceRecord:
+        """Copy an ORM row and its actions."""
+        return cls(
+            id=row.id,
+            task=row.task,
+            observation=row.observation,
+            available_actions=tuple(row.available_actions),
+            extra=row.extra,
+            visits=row.visits,
+            last_reward=row.last_reward,
+            total_reward=row.total_reward,
+            action_history=tuple(row.action_history),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            actions=tuple(ActionRecord.of(action) for action in row.actions),
+        )
+
+    def action(self, name: str) -> ActionRecord | None:
+        """The record of one action, if it was ever taken here."""
+        return next((a for a in self.actions if a.action == name), None)
+
+    def best_action(self) -> ActionRecord | None:
+        """The action with the highest Q (the earliest recorded one on ties), if any."""
+        return max(self.actions, key=lambda a: a.q, default=None)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A state returned by retrieval, with its cosine similarity to the query."""
+
+    similarity: float
+    experience: ExperienceRecord

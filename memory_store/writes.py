@@ -1,0 +1,138 @@
+"""Applying learning updates inside one write transaction: state row, action row, capacity.
+
+The caller holds the write transaction; this module does the read-modify-write. On SQLite the
+transaction already owns the database lock; on PostgreSQL every row read here is locked first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from memory_store.averaging import Averaging, blend
+from memory_store.eviction import NearestPairs, admit_lru, admit_paper, evict_state, prune_actions, record
+from memory_store.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
+from memory_store.records import Outcome, Update
+
+Embed = Callable[[Update], np.ndarray]
+
+
+def locked_state(session: Session, namespace_id: int, key: str) -> Experience | None:
+    """The state row with its actions, locked against other writers."""
+    return session.scalars(
+        select(Experience)
+        .where(Experience.namespace_id == namespace_id, Experience.state_hash == key)
+        .options(selectinload(Experience.actions))
+        .with_for_update()
+    ).one_or_none()
+
+
+def locked_namespace(session: Session, namespace_id: int) -> Namespace:
+    """The namespace row, locked: inserting or evicting states changes its counters."""
+    return session.get_one(Namespace, namespace_id, with_for_update=True, populate_existing=True)
+
+
+def insert_state(
+    session: Session, namespace: Namespace, item: Update, vector: np.ndarray,
+    pairs: Callable[[Session], NearestPairs],
+) -> tuple[Experience | None, int | None]:
+    """Insert a new state if capacity allows; return (row or None if refused, evicted state id)."""
+    victim = None
+    count = namespace.states_inserted - namespace.states_deleted
+    if namespace.max_states is not None and count >= namespace.max_states:
+        if namespace.eviction_policy == "lru":
+            verdict = admit_lru(session, namespace.id)
+        else:
+            verdict = admit_paper(session, pairs(session), vector)
+        if not verdict.admit:
+            record(session, namespace, "rejected", item.task, item.observation, details=verdict.details)
+            return None, None
+        if verdict.victim is not None:
+            evict_state(session, namespace, verdict.victim, verdict.details)
+            victim = verdict.victim
+    row = Experience(
+        namespace_id=namespace.id,
+        state_hash=state_hash(item.task, item.observation),
+        task=item.task,
+        observation=item.observation,
+        available_actions=list(item.available_actions),
+        extra=item.extra,
+        embedding=np.asarray(vector, np.float32).tobytes(),
+        visits=0,
+        last_reward=0.0,
+        total_reward=0.0,
+        action_history=list(item.action_history),
+        actions=[],
+    )
+    session.add(row)
+    session.execute(
+        update(Namespace)
+        .where(Namespace.id == namespace.id)
+        .values(states_inserted=Namespace.states_inserted + 1)
+    )
+    session.flush()
+    session.refresh(namespace)
+    return row, victim
+
+
+def update_state(state: Experience, item: Update, mode: Averaging, lr: float) -> None:
+    """Count a visit; average the arrival rewards; keep the shortest action history seen."""
+    if state.visits == 0:
+        state.last_reward, state.total_reward = item.last_reward, item.total_reward
+        state.action_history = list(item.action_history)
+    else:
+        state.last_reward = blend(state.last_reward, item.last_reward, state.visits, mode, lr)
+        state.total_reward = blend(state.total_reward, item.total_reward, state.visits, mode, lr)
+        if len(item.action_history) <= len(state.action_history):
+            state.action_history = list(item.action_history)
+    state.visits += 1
+    if item.available_actions:
+        state.available_actions = list(item.available_actions)
+    if item.extra:
+        state.extra = item.extra
+    state.updated_at = utcnow()
+
+
+def update_action(session: Session, state: Experience, item: Update, mode: Averaging, lr: float) -> None:
+    """Move the action's Q toward the target and its reward toward the sample, counting a visit."""
+    key = action_hash(item.action)
+    action = next((a for a in state.actions if a.action_hash == key), None)
+    if action is None:
+        action = ActionValue(action_hash=key, action=item.action, reason="", q=0.0, reward=0.0, visits=0)
+        state.actions.append(action)
+    action.q = blend(action.q, item.target, action.visits, mode, lr)
+    action.reward = blend(action.reward, item.reward, action.visits, mode, lr)
+    action.visits += 1
+    action.reason = item.reason or action.reason
+    action.updated_at = utcnow()
+    session.flush()
+
+
+def apply_updates(
+    session: Session, namespace_id: int, updates: Sequence[Update], vectors: dict[str, np.ndarray],
+    embed: Embed, pairs: Callable[[Session], NearestPairs], mode: Averaging, lr: float,
+) -> list[Outcome]:
+    """Apply updates in order; new states are embedded from `vectors`, or by `embed` if missing."""
+    outcomes: list[Outcome] = []
+    namespace = locked_namespace(session, namespace_id) if vectors else None
+    for item in updates:
+        key = state_hash(item.task, item.observation)
+        state = locked_state(session, namespace_id, key)
+        evicted = None
+        if state is None:
+            namespace = namespace or locked_namespace(session, namespace_id)
+            vector = vectors.get(key)
+            if vector is None:
+                vector = embed(item)
+            state, evicted = insert_state(session, namespace, item, vector, pairs)
+            if state is None:
+                outcomes.append(Outcome("rejected", None))
+                continue
+        update_state(state, item, mode, lr)
+        update_action(session, state, item, mode, lr)
+        pruned = prune_actions(session, namespace or session.get_one(Namespace, namespace_id), state)
+        outcomes.append(Outcome("updated", state.id, evicted, pruned))
+    return outcomes

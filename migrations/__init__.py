@@ -1,0 +1,1 @@
+"""Alembic migrations of the rlem schema, installed as `memory_store.migrations`."""

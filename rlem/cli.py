@@ -1,0 +1,40 @@
+"""The `rlem` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from memory_store.errors import StoreError
+from rlem.commands import db, demo
+from rlem.console import fail, setup_logging
+
+app = typer.Typer(
+    help="RLEM: an LLM agent that learns through a persistent experience memory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
+    """RLEM: an LLM agent that learns through a persistent experience memory."""
+    setup_logging(verbose)
+
+
+def main() -> None:
+    """Run the CLI; a problem the user can fix is one line on stderr and exit code 1."""
+    try:
+        app()
+    except StoreError as exc:
+        fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `rlem` command groups, one module each."""

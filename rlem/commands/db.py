@@ -1,0 +1,47 @@
+"""`rlem db`: schema revisions of a memory database."""
+
+from __future__ import annotations
+
+import typer
+
+from memory_store.database import Database, parse_url
+from memory_store.schema import current_revision, head_revision, upgrade
+from rlem.console import console
+from rlem.options import DbOption
+
+app = typer.Typer(help="Inspect and upgrade the schema of a memory database.", no_args_is_help=True)
+
+
+def connect(url: str) -> Database:
+    """Open a database without checking its schema (these commands are how it gets fixed)."""
+    db = Database(parse_url(url))
+    db.ping()
+    return db
+
+
+@app.command("upgrade")
+def upgrade_command(db: DbOption) -> None:
+    """Bring the database to the newest schema (creating it if empty); data is kept."""
+    database = connect(db)
+    try:
+        result = upgrade(database)
+    finally:
+        database.close()
+    if result.before == result.after:
+        console.print(f"{database.display_url} is already at the newest schema revision {result.after}")
+    else:
+        console.print(f"upgraded {database.display_url} from revision {result.before or 'empty'} to {result.after}")
+
+
+@app.command("status")
+def status_command(db: DbOption) -> None:
+    """Show the database's schema revision and the newest one this rlem knows."""
+    database = connect(db)
+    try:
+        with database.engine.connect() as connection:
+            revision = current_revision(connection)
+    finally:
+        database.close()
+    head = head_revision()
+    state = "up to date" if revision == head else "needs `rlem db upgrade`"
+    console.print(f"{database.display_url}: revision {revision or 'none'}, newest {head} ({state})")

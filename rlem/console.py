@@ -1,0 +1,30 @@
+"""Shared terminal output for the CLI: rich consoles and one-line error reporting."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Send log records to stderr through rich: warnings by default, everything with --verbose."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False, show_time=False)],
+        force=True,
+    )
+    # Third-party chatter is never what the user asked about.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "alembic", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print a one-line error and leave with a non-zero exit code."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)

@@ -1,0 +1,106 @@
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, and the real embedder.
+
+PostgreSQL tests use RLEM_TEST_PG_URL (default: postgres on 127.0.0.1:5432). When that server does
+not answer they skip, saying how to enable them; with RLEM_REQUIRE_POSTGRES=1 (as in CI) they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from memory_store.embedder import SentenceTransformerEmbedder, default_embedder
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PG_URL = os.environ.get("RLEM_TEST_PG_URL", DEFAULT_PG_URL)
+REQUIRE_PG = os.environ.get("RLEM_REQUIRE_POSTGRES") == "1"
+
+
+def postgres_problem() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when the server answers."""
+    import psycopg
+
+    url = make_url(PG_URL)
+    try:
+        with psycopg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            dbname=url.database, connect_timeout=3,
+        ):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+PG_PROBLEM = postgres_problem()
+
+
+def create_pg_database() -> str:
+    """Create an empty database on the test server and return its SQLAlchemy URL."""
+    import psycopg
+
+    url = make_url(PG_URL)
+    name = f"rlem_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        dbname=url.database, autocommit=True,
+    ) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(db_url: str) -> None:
+    """Drop a test database, disconnecting anything still attached."""
+    import psycopg
+
+    url = make_url(PG_URL)
+    name = make_url(db_url).database
+    with psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        dbname=url.database, autocommit=True,
+    ) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def require_postgres() -> None:
+    """Skip (or, when required, fail) a test that needs PostgreSQL if it is not reachable."""
+    if PG_PROBLEM is None:
+        return
+    message = (
+        f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string(hide_password=True)} "
+        f"({PG_PROBLEM}); start it or set RLEM_TEST_PG_URL=postgresql+psycopg://user@host:port/db "
+        "to run the PostgreSQL tests"
+    )
+    if REQUIRE_PG:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a fresh, empty database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'memory.db'}"
+        return
+    require_postgres()
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The packaged all-MiniLM-L6-v2, loaded once for the whole run."""
+    return default_embedder()
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    """A private folder for persisted FAISS indexes."""
+    return tmp_path / "indexes"

@@ -1,0 +1,94 @@
+"""Schema revisions: fresh databases are created, old ones upgrade with data intact, mismatches are refused."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from memory_store import ExperienceStore, StoreConfig
+from memory_store.database import Database, parse_url
+from memory_store.errors import SchemaOutOfDate, SchemaTooNew
+from memory_store.schema import current_revision, head_revision, upgrade
+from memory_store.store import open_database
+
+
+def revision_of(url: str) -> str | None:
+    db = Database(parse_url(url))
+    try:
+        with db.engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        db.close()
+
+
+def at_first_revision_with_data(url: str) -> None:
+    """A database at revision 0001 holding one namespace, one state and one action value."""
+    db = Database(parse_url(url))
+    try:
+        upgrade(db, "0001")
+        stamp = "2026-01-01 00:00:00"
+        with db.write_engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO rlem_namespaces (id, name, embedding_model, embedding_dim, states_inserted,"
+                " states_deleted, created_at, updated_at)"
+                " VALUES (1, 'old', 'all-MiniLM-L6-v2', 384, 1, 0, :t, :t)"), {"t": stamp})
+            connection.execute(text(
+                "INSERT INTO rlem_experiences (id, namespace_id, state_hash, task, observation,"
+                " available_actions, extra, embedding, visits, last_reward, total_reward,"
+                " action_history, created_at, updated_at)"
+                " VALUES (1, 1, 'h', 'task', 'obs', '[\"a\"]', 'x', :e, 3, 0.5, 1.5, '[]', :t, :t)"),
+                {"t": stamp, "e": b"\x00" * 1536})
+            connection.execute(text(
+                "INSERT INTO rlem_action_values (experience_id, action_hash, action, reason, q, reward,"
+                " visits, updated_at) VALUES (1, 'ah', 'a', 'because', 0.25, 1.0, 3, :t)"), {"t": stamp})
+    finally:
+        db.close()
+
+
+def test_a_fresh_database_is_created_at_the_newest_revision(db_url):
+    open_database(db_url).close()
+    assert revision_of(db_url) == head_revision()
+
+
+def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
+    at_first_revision_with_data(db_url)
+    assert revision_of(db_url) == "0001"
+    db = Database(parse_url(db_url))
+    try:
+        result = upgrade(db)
+        assert (result.before, result.after) == ("0001", head_revision())
+        with db.engine.connect() as connection:
+            namespace = connection.execute(text(
+                "SELECT name, embedding_dim, max_states, eviction_policy FROM rlem_namespaces")).one()
+            state = connection.execute(text(
+                "SELECT task, observation, extra, visits, last_reward, total_reward FROM rlem_experiences")).one()
+            action = connection.execute(text("SELECT action, reason, q, reward, visits FROM rlem_action_values")).one()
+    finally:
+        db.close()
+    assert tuple(namespace) == ("old", 384, None, "paper")
+    assert tuple(state) == ("task", "obs", "x", 3, 0.5, 1.5)
+    assert tuple(action) == ("a", "because", 0.25, 1.0, 3)
+
+
+def test_an_out_of_date_database_is_refused_with_the_fix(db_url, embedder):
+    at_first_revision_with_data(db_url)
+    with pytest.raises(SchemaOutOfDate, match=r"revision 0001, this rlem needs .*run `rlem db upgrade --db"):
+        ExperienceStore.open(StoreConfig(url=db_url, persist_index=False), embedder=embedder)
+    assert revision_of(db_url) == "0001"
+
+
+def test_a_database_from_a_newer_rlem_is_refused(db_url, embedder):
+    open_database(db_url).close()
+    db = Database(parse_url(db_url))
+    with db.write_engine.begin() as connection:
+        connection.execute(text("UPDATE rlem_schema_version SET version_num = '9999_future'"))
+    db.close()
+    with pytest.raises(SchemaTooNew, match="9999_future.*upgrade rlem"):
+        ExperienceStore.open(StoreConfig(url=db_url, persist_index=False), embedder=embedder)
+    db = Database(parse_url(db_url))
+    try:
+        with pytest.raises(SchemaTooNew):
+            upgrade(db)
+    finally:
+        db.close()
+    assert revision_of(db_url) == "9999_future"

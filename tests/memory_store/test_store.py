@@ -1,0 +1,163 @@
+"""The experience store through its public interface, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory_store import Averaging, ExperienceStore, StoreConfig, Update
+from memory_store.embedder import SentenceTransformerEmbedder, packaged_model_path
+from memory_store.errors import EmbeddingMismatch, InvalidArgument, InvalidVector, UnknownNamespace
+
+TASK = "Find the key and open the chest."
+
+
+def update(observation: str, action: str, target: float, **fields) -> Update:
+    """An update in the test task."""
+    return Update(TASK, observation, action, target=target, reward=fields.pop("reward", target), **fields)
+
+
+@pytest.fixture
+def store(db_url: str, embedder, index_dir: Path):
+    """An open store on a fresh database."""
+    with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=embedder) as opened:
+        yield opened
+
+
+def test_mean_mode_averages_q_and_reward_over_visits(store):
+    for target in (1.0, 0.0, 0.5, 2.0):
+        store.apply([update("You are in a hall.", "go north", target, reward=target / 2)])
+    record = store.get(TASK, "You are in a hall.")
+    action = record.action("go north")
+    assert (record.visits, action.visits) == (4, 4)
+    assert action.q == pytest.approx(0.875, abs=1e-12)
+    assert action.reward == pytest.approx(0.4375, abs=1e-12)
+
+
+def test_const_mode_moves_q_from_zero_at_the_learning_rate(store):
+    for target in (1.0, 1.0):
+        store.apply([update("You are in a hall.", "go north", target)], mode=Averaging.CONST, lr=0.5)
+    # q: 0 -> 0.5 -> 0.75
+    assert store.get(TASK, "You are in a hall.").action("go north").q == pytest.approx(0.75)
+
+
+def test_state_keeps_averaged_arrival_rewards_and_the_shortest_history(store):
+    store.apply([update("A dark cellar.", "light lamp", 1.0, last_reward=1.0, total_reward=3.0,
+                        action_history=("a", "b", "c"))])
+    store.apply([update("A dark cellar.", "go up", 0.0, last_reward=0.0, total_reward=1.0,
+                        action_history=("d",))])
+    store.apply([update("A dark cellar.", "go up", 0.0, last_reward=0.5, total_reward=2.0,
+                        action_history=("e", "f"))])
+    record = store.get(TASK, "A dark cellar.")
+    assert record.visits == 3
+    assert record.last_reward == pytest.approx(0.5)
+    assert record.total_reward == pytest.approx(2.0)
+    assert record.action_history == ("d",)
+    assert {a.action: a.visits for a in record.actions} == {"light lamp": 1, "go up": 2}
+
+
+def test_states_are_identified_exactly_by_task_and_observation(store):
+    store.apply([update("A hall.", "wait", 1.0), Update("Another task.", "A hall.", "wait", 1.0, 1.0)])
+    assert len(store) == 2
+    assert store.get(TASK, "A hall.").visits == 1
+
+
+def test_top_k_ranks_by_similarity_and_returns_action_values(store):
+    observations = [
+        "You are in the kitchen. There is a knife on the table.",
+        "You are in the kitchen. A knife lies on the counter.",
+        "You are in the garden. Roses grow along the fence.",
+        "You are in the attic. Dust covers an old chest.",
+    ]
+    store.apply([update(o, "look", float(i)) for i, o in enumerate(observations)])
+    hits = store.top_k(TASK, "You are in the kitchen. There is a knife on the table.", k=3)
+    assert [h.experience.observation for h in hits][:2] == observations[:2]
+    assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].similarity >= hits[1].similarity >= hits[2].similarity
+    assert hits[1].experience.action("look").q == pytest.approx(1.0)
+    again = store.top_k(TASK, "You are in the kitchen. There is a knife on the table.", k=3)
+    assert [h.experience.id for h in again] == [h.experience.id for h in hits]
+
+
+def test_top_k_on_an_empty_store_returns_nothing(store):
+    assert store.top_k(TASK, "anything", k=5) == []
+
+
+def test_deleted_states_are_never_returned_even_by_another_open_store(store, db_url, embedder, index_dir):
+    store.apply([update(f"Room number {i}.", "look", 0.0) for i in range(5)])
+    assert len(store.top_k(TASK, "Room number 3.", k=5)) == 5
+    config = StoreConfig(url=db_url, index_dir=index_dir, persist_index=False)
+    with ExperienceStore.open(config, embedder=embedder) as other:
+        victim = other.get(TASK, "Room number 3.").id
+        assert other.delete([victim]) == 1
+    hits = store.top_k(TASK, "Room number 3.", k=5)
+    assert victim not in [h.experience.id for h in hits]
+    assert len(hits) == 4
+
+
+def test_states_written_by_another_store_are_found(store, db_url, embedder, index_dir):
+    store.top_k(TASK, "warm up the index", k=1)
+    config = StoreConfig(url=db_url, index_dir=index_dir, persist_index=False)
+    with ExperienceStore.open(config, embedder=embedder) as other:
+        other.apply([update("A secret passage behind the bookcase.", "enter", 1.0)])
+    hits = store.top_k(TASK, "A secret passage behind the bookcase.", k=1)
+    assert hits[0].experience.observation == "A secret passage behind the bookcase."
+
+
+def test_a_failing_update_in_a_batch_writes_nothing(store):
+    good = update("A quiet library.", "read", 1.0)
+    bad = Update(TASK, "A noisy market.", None, target=1.0, reward=1.0)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        store.apply([good, bad])
+    assert len(store) == 0
+    assert store.get(TASK, "A quiet library.") is None
+
+
+def test_bad_arguments_are_refused_before_anything_is_written(store):
+    with pytest.raises(InvalidArgument, match="learning rate"):
+        store.apply([update("A hall.", "wait", 1.0)], mode=Averaging.CONST, lr=0.0)
+    with pytest.raises(InvalidArgument, match="k must be positive"):
+        store.top_k(TASK, "A hall.", k=0)
+    with pytest.raises(InvalidVector, match=r"shape \(n, 384\)"):
+        store.nearest(np.ones(12, np.float32))
+    with pytest.raises(InvalidVector, match="NaN"):
+        store.nearest(np.full(384, np.nan, np.float32))
+    assert len(store) == 0
+
+
+def test_opening_a_namespace_with_another_embedding_model_is_refused(db_url, index_dir, embedder):
+    with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=embedder):
+        pass
+    other = SentenceTransformerEmbedder(packaged_model_path(), name="some-other-model")
+    with pytest.raises(EmbeddingMismatch, match="all-MiniLM-L6-v2.*some-other-model"):
+        ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=other)
+
+
+def test_an_unknown_namespace_is_refused_when_not_creating(db_url, index_dir, embedder):
+    with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=embedder):
+        pass
+    config = StoreConfig(url=db_url, index_dir=index_dir, namespace="nope")
+    with pytest.raises(UnknownNamespace, match="'nope' does not exist.*namespaces there: default"):
+        ExperienceStore.open(config, embedder=embedder, create=False)
+
+
+def test_namespaces_are_separate_memories(db_url, index_dir, embedder):
+    first = StoreConfig(url=db_url, index_dir=index_dir, namespace="first")
+    second = StoreConfig(url=db_url, index_dir=index_dir, namespace="second")
+    with ExperienceStore.open(first, embedder=embedder) as a, ExperienceStore.open(second, embedder=embedder) as b:
+        a.apply([update("A hall.", "wait", 1.0)])
+        assert len(a) == 1 and len(b) == 0
+        assert b.top_k(TASK, "A hall.", k=3) == []
+
+
+def test_given_embeddings_are_used_and_checked(store, embedder):
+    vector = embedder.embed(["Task: elsewhere\nObservation: somewhere"])[0]
+    store.apply([update("A bare room.", "wait", 1.0, embedding=vector)])
+    hit = store.nearest(vector, k=1)[0]
+    assert hit.experience.observation == "A bare room."
+    assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(InvalidVector, match=r"shape \(n, 384\), got shape \(1, 12\)"):
+        store.apply([update("A second room.", "wait", 1.0), update("A third room.", "wait", 1.0, embedding=np.ones(12))])
+    assert len(store) == 1

@@ -1,9 +1,9 @@
 """The experience memory of RLEM: SQL storage, a derived FAISS index, embeddings, capacity.
 
-    from memory_store import ExperienceStore, StoreConfig, Update
-    with ExperienceStore.open(StoreConfig(url="sqlite:///memory.db")) as store:
-        store.apply([Update(task, observation, action, target=1.0, reward=1.0)])
-        store.top_k(task, observation, k=4)
+from memory_store import ExperienceStore, StoreConfig, Update
+with ExperienceStore.open(StoreConfig(url="sqlite:///memory.db")) as store:
+    store.apply([Update(task, observation, action, target=1.0, reward=1.0)])
+    store.top_k(task, observation, k=4)
 """
 
 from memory_store.averaging import Averaging

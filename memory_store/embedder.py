@@ -77,6 +77,11 @@ class SentenceTransformerEmbedder:
         self._model = None
         self.dim = declared_dimension(self.path) or self.load().get_embedding_dimension()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model weights are in memory yet."""
+        return self._model is not None
+
     def load(self):
         """The loaded SentenceTransformer (loaded once)."""
         if self._model is None:

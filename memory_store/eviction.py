@@ -124,9 +124,15 @@ def admit_paper(session: Session, pairs: NearestPairs, vector: np.ndarray) -> Ad
     pair_sim, a, b = pair
     new_sim = pairs.best_similarity(vector)
     if new_sim >= pair_sim:
-        return Admission(False, details=f"similarity {new_sim:.4f} to a stored state >= closest pair {pair_sim:.4f}")
+        return Admission(
+            False, details=f"similarity {new_sim:.4f} to a stored state >= closest pair {pair_sim:.4f}"
+        )
     victim = a if samples(session, a) >= samples(session, b) else b
-    return Admission(True, victim, f"closest pair ({a}, {b}) at similarity {pair_sim:.4f}; evicted the one with more samples")
+    return Admission(
+        True,
+        victim,
+        f"closest pair ({a}, {b}) at similarity {pair_sim:.4f}; evicted the one with more samples",
+    )
 
 
 def admit_lru(session: Session, namespace_id: int) -> Admission:
@@ -141,14 +147,24 @@ def admit_lru(session: Session, namespace_id: int) -> Admission:
 
 
 def record(
-    session: Session, namespace: Namespace, kind: str, task: str, observation: str,
-    action: str | None = None, details: str = "",
+    session: Session,
+    namespace: Namespace,
+    kind: str,
+    task: str,
+    observation: str,
+    action: str | None = None,
+    details: str = "",
 ) -> None:
     """Write an eviction log row and a log line."""
     session.add(
         Eviction(
-            namespace_id=namespace.id, kind=kind, policy=namespace.eviction_policy,
-            task=task, observation=observation, action=action, details=details,
+            namespace_id=namespace.id,
+            kind=kind,
+            policy=namespace.eviction_policy,
+            task=task,
+            observation=observation,
+            action=action,
+            details=details,
         )
     )
     log.info("namespace %s: %s %r (%s)", namespace.name, kind, action or observation[:60], details)
@@ -173,7 +189,12 @@ def prune_actions(session: Session, namespace: Namespace, state: Experience) -> 
         return None
     worst = min(state.actions, key=lambda a: a.reward)
     record(
-        session, namespace, "action", state.task, state.observation, worst.action,
+        session,
+        namespace,
+        "action",
+        state.task,
+        state.observation,
+        worst.action,
         f"over {namespace.max_actions} actions; lowest reward {worst.reward:.4f}",
     )
     state.actions.remove(worst)

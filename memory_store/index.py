@@ -57,7 +57,12 @@ class VectorIndex:
     """An id-addressed FAISS index of unit vectors, flat or HNSW, on the GPU when FAISS has one."""
 
     def __init__(
-        self, dim: int, kind: IndexKind = "flat", *, hnsw_m: int = 32, ef_search: int = 128,
+        self,
+        dim: int,
+        kind: IndexKind = "flat",
+        *,
+        hnsw_m: int = 32,
+        ef_search: int = 128,
         use_gpu: bool | None = None,
     ):
         if kind not in INDEX_KINDS:

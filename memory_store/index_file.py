@@ -77,9 +77,7 @@ class IndexFile:
         write_atomically(self.path, data)
         write_atomically(self.meta_path, json.dumps(meta, indent=1).encode())
 
-    def load(
-        self, dim: int, embedding_model: str, namespace_stamp: str, **options
-    ) -> VectorIndex | None:
+    def load(self, dim: int, embedding_model: str, namespace_stamp: str, **options) -> VectorIndex | None:
         """The saved index, or None (with the reason logged) if it is missing or unusable."""
         if not self.path.exists() or not self.meta_path.exists():
             return None

@@ -71,7 +71,7 @@ class Namespace(Base):
     """A named memory bank with the embedding model it was built with and its capacity settings."""
 
     __tablename__ = "rlem_namespaces"
-    # AUTOINCREMENT: SQLite must never reuse an id, or a persisted index could mistake a new row for an old one.
+    # AUTOINCREMENT: SQLite must never reuse an id, or a saved index could take a new row for an old one.
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -127,9 +127,7 @@ class ActionValue(Base):
     """The value estimate of one action taken in one stored state."""
 
     __tablename__ = "rlem_action_values"
-    __table_args__ = (
-        UniqueConstraint("experience_id", "action_hash", name="uq_rlem_action_values_action"),
-    )
+    __table_args__ = (UniqueConstraint("experience_id", "action_hash", name="uq_rlem_action_values_action"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     experience_id: Mapped[int] = mapped_column(

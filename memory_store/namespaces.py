@@ -31,8 +31,14 @@ class NamespaceInfo:
     def of(cls, row: Namespace) -> NamespaceInfo:
         """Copy an ORM row."""
         return cls(
-            row.id, row.name, row.embedding_model, row.embedding_dim, row.max_states,
-            row.max_actions, row.eviction_policy, row.created_at,
+            row.id,
+            row.name,
+            row.embedding_model,
+            row.embedding_dim,
+            row.max_states,
+            row.max_actions,
+            row.eviction_policy,
+            row.created_at,
         )
 
     @property
@@ -53,8 +59,13 @@ def find(session: Session, name: str) -> Namespace | None:
 
 
 def open_namespace(
-    db: Database, name: str, embedding_model: str, embedding_dim: int,
-    capacity: Capacity = Capacity(), *, create: bool = True,
+    db: Database,
+    name: str,
+    embedding_model: str,
+    embedding_dim: int,
+    capacity: Capacity = Capacity(),
+    *,
+    create: bool = True,
 ) -> NamespaceInfo:
     """Return the namespace, creating it if allowed; refuse one built with another embedding model."""
 
@@ -70,9 +81,14 @@ def open_namespace(
                     f"namespace {name!r} does not exist in {db.display_url} (namespaces there: {known})"
                 )
             row = Namespace(
-                name=name, embedding_model=embedding_model, embedding_dim=embedding_dim,
-                max_states=capacity.max_states, max_actions=capacity.max_actions,
-                eviction_policy=capacity.eviction_policy, states_inserted=0, states_deleted=0,
+                name=name,
+                embedding_model=embedding_model,
+                embedding_dim=embedding_dim,
+                max_states=capacity.max_states,
+                max_actions=capacity.max_actions,
+                eviction_policy=capacity.eviction_policy,
+                states_inserted=0,
+                states_deleted=0,
             )
             session.add(row)
             session.flush()

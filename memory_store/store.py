@@ -95,7 +95,11 @@ class ExperienceStore:
 
     def index_options(self) -> dict:
         """Keyword options for building this store's VectorIndex."""
-        return {"hnsw_m": self.config.hnsw_m, "ef_search": self.config.ef_search, "use_gpu": self.config.use_gpu}
+        return {
+            "hnsw_m": self.config.hnsw_m,
+            "ef_search": self.config.ef_search,
+            "use_gpu": self.config.use_gpu,
+        }
 
     def load_index(self) -> VectorIndex:
         """The persisted index if it is usable, else an empty one (filled by the first sync)."""
@@ -165,8 +169,15 @@ class ExperienceStore:
                 select(Eviction).where(Eviction.namespace_id == self.namespace.id).order_by(Eviction.id)
             )
             return [
-                {"kind": r.kind, "policy": r.policy, "task": r.task, "observation": r.observation,
-                 "action": r.action, "details": r.details, "created_at": r.created_at}
+                {
+                    "kind": r.kind,
+                    "policy": r.policy,
+                    "task": r.task,
+                    "observation": r.observation,
+                    "action": r.action,
+                    "details": r.details,
+                    "created_at": r.created_at,
+                }
                 for r in rows
             ]
 
@@ -194,9 +205,14 @@ class ExperienceStore:
             if attempts > 1:
                 self.pairs_point = None  # a failed attempt may have synced uncommitted rows
             return apply_updates(
-                session, self.namespace.id, updates, vectors,
+                session,
+                self.namespace.id,
+                updates,
+                vectors,
                 lambda item: self.vectors_for([item])[state_hash(item.task, item.observation)],
-                self.synced_pairs, mode, lr,
+                self.synced_pairs,
+                mode,
+                lr,
             )
 
         try:
@@ -224,12 +240,15 @@ class ExperienceStore:
         given = [key for key, u in keys.items() if u.embedding is not None]
         vectors: dict[str, np.ndarray] = {}
         if given:
-            batch = np.vstack([check_vectors(np.reshape(keys[key].embedding, (1, -1)), self.dim) for key in given])
-            vectors.update(zip(given, normalized(batch)))
+            batch = np.vstack(
+                [check_vectors(np.reshape(keys[key].embedding, (1, -1)), self.dim) for key in given]
+            )
+            vectors.update(zip(given, normalized(batch), strict=True))
         todo = [key for key in keys if key not in vectors]
         if todo:
             texts = [state_text(keys[key].task, keys[key].observation) for key in todo]
-            vectors.update(zip(todo, normalized(check_vectors(self.embedder.embed(texts), self.dim))))
+            embedded = normalized(check_vectors(self.embedder.embed(texts), self.dim))
+            vectors.update(zip(todo, embedded, strict=True))
         return vectors
 
     def synced_pairs(self, session: Session) -> NearestPairs:

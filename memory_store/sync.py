@@ -69,9 +69,7 @@ def load_embeddings(session: Session, ids: np.ndarray, dim: int) -> tuple[np.nda
     vectors: list[np.ndarray] = []
     for start in range(0, len(ids), FETCH_CHUNK):
         chunk = [int(i) for i in ids[start : start + FETCH_CHUNK]]
-        rows = session.execute(
-            select(Experience.id, Experience.embedding).where(Experience.id.in_(chunk))
-        )
+        rows = session.execute(select(Experience.id, Experience.embedding).where(Experience.id.in_(chunk)))
         for state_id, blob in rows:
             found_ids.append(state_id)
             vectors.append(decode(blob, dim, state_id))
@@ -89,9 +87,7 @@ def sync(
         return point
     if point is not None and deleted == point.deleted:
         new_ids = session.scalars(
-            select(Experience.id).where(
-                Experience.namespace_id == namespace_id, Experience.id > point.max_id
-            )
+            select(Experience.id).where(Experience.namespace_id == namespace_id, Experience.id > point.max_id)
         ).all()
         ids, vectors = load_embeddings(session, np.asarray(new_ids, np.int64), dim)
         if len(ids):
@@ -123,6 +119,4 @@ def full_sync(
 
 def live_count(session: Session, namespace_id: int) -> int:
     """How many states the namespace holds right now."""
-    return int(
-        session.scalar(select(func.count()).where(Experience.namespace_id == namespace_id)) or 0
-    )
+    return int(session.scalar(select(func.count()).where(Experience.namespace_id == namespace_id)) or 0)

@@ -36,7 +36,10 @@ def locked_namespace(session: Session, namespace_id: int) -> Namespace:
 
 
 def insert_state(
-    session: Session, namespace: Namespace, item: Update, vector: np.ndarray,
+    session: Session,
+    namespace: Namespace,
+    item: Update,
+    vector: np.ndarray,
     pairs: Callable[[Session], NearestPairs],
 ) -> tuple[Experience | None, int | None]:
     """Insert a new state if capacity allows; return (row or None if refused, evicted state id)."""
@@ -112,8 +115,14 @@ def update_action(session: Session, state: Experience, item: Update, mode: Avera
 
 
 def apply_updates(
-    session: Session, namespace_id: int, updates: Sequence[Update], vectors: dict[str, np.ndarray],
-    embed: Embed, pairs: Callable[[Session], NearestPairs], mode: Averaging, lr: float,
+    session: Session,
+    namespace_id: int,
+    updates: Sequence[Update],
+    vectors: dict[str, np.ndarray],
+    embed: Embed,
+    pairs: Callable[[Session], NearestPairs],
+    mode: Averaging,
+    lr: float,
 ) -> list[Outcome]:
     """Apply updates in order; new states are embedded from `vectors`, or by `embed` if missing."""
     outcomes: list[Outcome] = []

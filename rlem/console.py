@@ -6,9 +6,10 @@ import logging
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -26,5 +27,5 @@ def setup_logging(verbose: bool) -> None:
 
 def fail(message: str, code: int = 1) -> None:
     """Print a one-line error and leave with a non-zero exit code."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
     raise SystemExit(code)

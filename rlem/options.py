@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-
 DbOption = Annotated[
     str,
     typer.Option(

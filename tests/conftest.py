@@ -28,8 +28,12 @@ def postgres_problem() -> str | None:
     url = make_url(PG_URL)
     try:
         with psycopg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            dbname=url.database, connect_timeout=3,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=3,
         ):
             return None
     except psycopg.Error as exc:
@@ -46,8 +50,12 @@ def create_pg_database() -> str:
     url = make_url(PG_URL)
     name = f"rlem_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database, autocommit=True,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
     ) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
@@ -60,8 +68,12 @@ def drop_pg_database(db_url: str) -> None:
     url = make_url(PG_URL)
     name = make_url(db_url).database
     with psycopg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        dbname=url.database, autocommit=True,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
     ) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -28,9 +28,14 @@ def upgrade_command(db: DbOption) -> None:
     finally:
         database.close()
     if result.before == result.after:
-        console.print(f"{database.display_url} is already at the newest schema revision {result.after}")
+        console.print(
+            f"{database.display_url} is already at the newest schema revision {result.after}", markup=False
+        )
     else:
-        console.print(f"upgraded {database.display_url} from revision {result.before or 'empty'} to {result.after}")
+        console.print(
+            f"upgraded {database.display_url} from revision {result.before or 'empty'} to {result.after}",
+            markup=False,
+        )
 
 
 @app.command("status")
@@ -44,4 +49,6 @@ def status_command(db: DbOption) -> None:
         database.close()
     head = head_revision()
     state = "up to date" if revision == head else "needs `rlem db upgrade`"
-    console.print(f"{database.display_url}: revision {revision or 'none'}, newest {head} ({state})")
+    console.print(
+        f"{database.display_url}: revision {revision or 'none'}, newest {head} ({state})", markup=False
+    )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from memory_store import ExperienceStore, StoreConfig, Update
 from memory_store.config import DEFAULT_URL
-from sqlalchemy.engine import make_url
 from rlem.console import console
 from rlem.options import DbOption, NamespaceOption
 
@@ -30,7 +30,10 @@ EPISODES = [
 def observation(cell: int) -> str:
     """Where the agent stands, in words."""
     steps = 4 - cell
-    return f"You stand in cell {cell} of a corridor of 5 cells. The door is {steps} step{'s' * (steps != 1)} to your right."
+    plural = "s" if steps != 1 else ""
+    return (
+        f"You stand in cell {cell} of a corridor of 5 cells. The door is {steps} step{plural} to your right."
+    )
 
 
 def episode_updates(cells: list[int], actions: list[str]) -> list[Update]:
@@ -38,12 +41,17 @@ def episode_updates(cells: list[int], actions: list[str]) -> list[Update]:
     positions = [*cells, cells[-1] + (1 if actions[-1] == "right" else -1)]
     rewards = [1.0 if positions[t + 1] == 4 else 0.0 for t in range(len(actions))]
     updates = []
-    for t, (cell, action) in enumerate(zip(cells, actions)):
+    for t, (cell, action) in enumerate(zip(cells, actions, strict=True)):
         updates.append(
             Update(
-                task=TASK, observation=observation(cell), action=action,
-                target=sum(rewards[t:]), reward=rewards[t], available_actions=("left", "right"),
-                last_reward=rewards[t - 1] if t else 0.0, total_reward=sum(rewards[:t]),
+                task=TASK,
+                observation=observation(cell),
+                action=action,
+                target=sum(rewards[t:]),
+                reward=rewards[t],
+                available_actions=("left", "right"),
+                last_reward=rewards[t - 1] if t else 0.0,
+                total_reward=sum(rewards[:t]),
                 action_history=tuple(actions[:t]),
             )
         )
@@ -58,17 +66,18 @@ def demo(db: DbOption = DEFAULT_URL, namespace: NamespaceOption = "demo", k: int
         for cells, actions in EPISODES:
             store.apply(episode_updates(cells, actions))
         console.print(
-            f"memory [bold]{namespace}[/] in {store.db.display_url}: "
-            f"{len(store)} states, {store.action_count()} action values"
+            f"memory {namespace} in {store.db.display_url}: "
+            f"{len(store)} states, {store.action_count()} action values",
+            markup=False,
         )
         query = observation(3) + " A lamp hangs on the wall."
-        table = Table(title=f"top {k} for an unseen state: {query!r}")
+        table = Table(title=escape(f"top {k} for an unseen state: {query!r}"))
         for column in ("similarity", "observation", "visits", "actions (Q, visits)"):
             table.add_column(column)
         for hit in store.top_k(TASK, query, k=k):
             exp = hit.experience
             actions = ", ".join(f"{a.action} ({a.q:.2f}, {a.visits})" for a in exp.actions)
-            table.add_row(f"{hit.similarity:.3f}", exp.observation, str(exp.visits), actions)
+            table.add_row(f"{hit.similarity:.3f}", escape(exp.observation), str(exp.visits), escape(actions))
         console.print(table)
         if store.index_file is not None:
-            console.print(f"FAISS index saved to {store.index_file.path}")
+            console.print(f"FAISS index saved to {store.index_file.path}", markup=False)

@@ -47,7 +47,9 @@ def test_eight_writers_on_one_state_and_action_lose_nothing(db_url, embedder):
 
 def test_eight_writers_inserting_their_own_states_all_land(db_url, embedder):
     steps = 40
-    texts = [state_text(writers.TASK, writers.own_observation(w, s)) for w in range(WORKERS) for s in range(steps)]
+    texts = [
+        state_text(writers.TASK, writers.own_observation(w, s)) for w in range(WORKERS) for s in range(steps)
+    ]
     vectors = embedder.embed(texts).reshape(WORKERS, steps, -1)
     run_workers(writers.write_own, db_url, steps, list(vectors))
     with ExperienceStore.open(StoreConfig(url=db_url, persist_index=False), embedder=embedder) as store:

@@ -46,5 +46,7 @@ def test_a_directory_is_refused(tmp_path: Path):
 
 
 def test_an_unreachable_postgres_server_is_reported():
-    with pytest.raises(DatabaseUnavailable, match=r"cannot open database postgresql\+psycopg://postgres@127.0.0.1:9/x"):
+    with pytest.raises(
+        DatabaseUnavailable, match=r"cannot open database postgresql\+psycopg://postgres@127.0.0.1:9/x"
+    ):
         open_database("postgresql+psycopg://postgres@127.0.0.1:9/x")

@@ -34,7 +34,7 @@ def test_nearest_pairs_match_brute_force_through_adds_and_removes(steps):
             ids = np.arange(next_id, next_id + count)
             next_id += count
             pairs.add(ids, vectors)
-            held.update(zip(ids.tolist(), vectors))
+            held.update(zip(ids.tolist(), vectors, strict=True))
         else:
             victim = sorted(held)[seed % len(held)]
             pairs.remove(np.array([victim]))
@@ -62,7 +62,9 @@ PHYSICS = "A lecture on quantum chromodynamics fills the blackboard."
 STOCKS = "Stock prices crashed in October of 1929."
 
 
-def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicates(db_url, index_dir, embedder):
+def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicates(
+    db_url, index_dir, embedder
+):
     config = StoreConfig(url=db_url, index_dir=index_dir, capacity=Capacity(max_states=3))
     with ExperienceStore.open(config, embedder=embedder) as store:
         visit(store, APPLE)
@@ -79,7 +81,11 @@ def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicat
         refused = visit(store, PHYSICS + " ")
         assert refused.status == "rejected"
         assert len(store) == 3
-        assert {hit.experience.observation for hit in store.top_k(TASK, APPLE, k=5)} == {APPLE_TOO, PHYSICS, STOCKS}
+        assert {hit.experience.observation for hit in store.top_k(TASK, APPLE, k=5)} == {
+            APPLE_TOO,
+            PHYSICS,
+            STOCKS,
+        }
         log = store.evictions()
     assert [(e["kind"], e["policy"]) for e in log] == [("state", "paper"), ("rejected", "paper")]
     assert log[0]["observation"] == APPLE
@@ -88,7 +94,9 @@ def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicat
 
 def test_least_recently_updated_is_evicted_under_lru(db_url, index_dir, embedder):
     capacity = Capacity(max_states=2, eviction_policy="lru")
-    with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir, capacity=capacity), embedder=embedder) as store:
+    with ExperienceStore.open(
+        StoreConfig(url=db_url, index_dir=index_dir, capacity=capacity), embedder=embedder
+    ) as store:
         visit(store, APPLE)
         visit(store, PHYSICS)
         visit(store, APPLE)

@@ -1,4 +1,4 @@
-"""Schema revisions: fresh databases are created, old ones upgrade with data intact, mismatches are refused."""
+"""Schema revisions: fresh databases are created, old ones upgrade intact, mismatches are refused."""
 
 from __future__ import annotations
 
@@ -28,19 +28,30 @@ def at_first_revision_with_data(url: str) -> None:
         upgrade(db, "0001")
         stamp = "2026-01-01 00:00:00"
         with db.write_engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO rlem_namespaces (id, name, embedding_model, embedding_dim, states_inserted,"
-                " states_deleted, created_at, updated_at)"
-                " VALUES (1, 'old', 'all-MiniLM-L6-v2', 384, 1, 0, :t, :t)"), {"t": stamp})
-            connection.execute(text(
-                "INSERT INTO rlem_experiences (id, namespace_id, state_hash, task, observation,"
-                " available_actions, extra, embedding, visits, last_reward, total_reward,"
-                " action_history, created_at, updated_at)"
-                " VALUES (1, 1, 'h', 'task', 'obs', '[\"a\"]', 'x', :e, 3, 0.5, 1.5, '[]', :t, :t)"),
-                {"t": stamp, "e": b"\x00" * 1536})
-            connection.execute(text(
-                "INSERT INTO rlem_action_values (experience_id, action_hash, action, reason, q, reward,"
-                " visits, updated_at) VALUES (1, 'ah', 'a', 'because', 0.25, 1.0, 3, :t)"), {"t": stamp})
+            connection.execute(
+                text(
+                    "INSERT INTO rlem_namespaces (id, name, embedding_model, embedding_dim, states_inserted,"
+                    " states_deleted, created_at, updated_at)"
+                    " VALUES (1, 'old', 'all-MiniLM-L6-v2', 384, 1, 0, :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO rlem_experiences (id, namespace_id, state_hash, task, observation,"
+                    " available_actions, extra, embedding, visits, last_reward, total_reward,"
+                    " action_history, created_at, updated_at)"
+                    " VALUES (1, 1, 'h', 'task', 'obs', '[\"a\"]', 'x', :e, 3, 0.5, 1.5, '[]', :t, :t)"
+                ),
+                {"t": stamp, "e": b"\x00" * 1536},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO rlem_action_values (experience_id, action_hash, action, reason, q, reward,"
+                    " visits, updated_at) VALUES (1, 'ah', 'a', 'because', 0.25, 1.0, 3, :t)"
+                ),
+                {"t": stamp},
+            )
     finally:
         db.close()
 
@@ -58,11 +69,17 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
         result = upgrade(db)
         assert (result.before, result.after) == ("0001", head_revision())
         with db.engine.connect() as connection:
-            namespace = connection.execute(text(
-                "SELECT name, embedding_dim, max_states, eviction_policy FROM rlem_namespaces")).one()
-            state = connection.execute(text(
-                "SELECT task, observation, extra, visits, last_reward, total_reward FROM rlem_experiences")).one()
-            action = connection.execute(text("SELECT action, reason, q, reward, visits FROM rlem_action_values")).one()
+            namespace = connection.execute(
+                text("SELECT name, embedding_dim, max_states, eviction_policy FROM rlem_namespaces")
+            ).one()
+            state = connection.execute(
+                text(
+                    "SELECT task, observation, extra, visits, last_reward, total_reward FROM rlem_experiences"
+                )
+            ).one()
+            action = connection.execute(
+                text("SELECT action, reason, q, reward, visits FROM rlem_action_values")
+            ).one()
     finally:
         db.close()
     assert tuple(namespace) == ("old", 384, None, "paper")

@@ -44,12 +44,24 @@ def test_const_mode_moves_q_from_zero_at_the_learning_rate(store):
 
 
 def test_state_keeps_averaged_arrival_rewards_and_the_shortest_history(store):
-    store.apply([update("A dark cellar.", "light lamp", 1.0, last_reward=1.0, total_reward=3.0,
-                        action_history=("a", "b", "c"))])
-    store.apply([update("A dark cellar.", "go up", 0.0, last_reward=0.0, total_reward=1.0,
-                        action_history=("d",))])
-    store.apply([update("A dark cellar.", "go up", 0.0, last_reward=0.5, total_reward=2.0,
-                        action_history=("e", "f"))])
+    store.apply(
+        [
+            update(
+                "A dark cellar.",
+                "light lamp",
+                1.0,
+                last_reward=1.0,
+                total_reward=3.0,
+                action_history=("a", "b", "c"),
+            )
+        ]
+    )
+    store.apply(
+        [update("A dark cellar.", "go up", 0.0, last_reward=0.0, total_reward=1.0, action_history=("d",))]
+    )
+    store.apply(
+        [update("A dark cellar.", "go up", 0.0, last_reward=0.5, total_reward=2.0, action_history=("e", "f"))]
+    )
     record = store.get(TASK, "A dark cellar.")
     assert record.visits == 3
     assert record.last_reward == pytest.approx(0.5)
@@ -146,7 +158,10 @@ def test_an_unknown_namespace_is_refused_when_not_creating(db_url, index_dir, em
 def test_namespaces_are_separate_memories(db_url, index_dir, embedder):
     first = StoreConfig(url=db_url, index_dir=index_dir, namespace="first")
     second = StoreConfig(url=db_url, index_dir=index_dir, namespace="second")
-    with ExperienceStore.open(first, embedder=embedder) as a, ExperienceStore.open(second, embedder=embedder) as b:
+    with (
+        ExperienceStore.open(first, embedder=embedder) as a,
+        ExperienceStore.open(second, embedder=embedder) as b,
+    ):
         a.apply([update("A hall.", "wait", 1.0)])
         assert len(a) == 1 and len(b) == 0
         assert b.top_k(TASK, "A hall.", k=3) == []
@@ -159,5 +174,10 @@ def test_given_embeddings_are_used_and_checked(store, embedder):
     assert hit.experience.observation == "A bare room."
     assert hit.similarity == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(InvalidVector, match=r"shape \(n, 384\), got shape \(1, 12\)"):
-        store.apply([update("A second room.", "wait", 1.0), update("A third room.", "wait", 1.0, embedding=np.ones(12))])
+        store.apply(
+            [
+                update("A second room.", "wait", 1.0),
+                update("A third room.", "wait", 1.0, embedding=np.ones(12)),
+            ]
+        )
     assert len(store) == 1

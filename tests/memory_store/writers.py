@@ -29,17 +29,25 @@ def own_observation(worker: int, step: int) -> str:
 
 def write_shared(url: str, worker: int, steps: int, start: Barrier, vectors: np.ndarray) -> None:
     """Apply `steps` updates, one transaction each, to the same state and action as every other worker."""
-    with ExperienceStore.open(StoreConfig(url=url, persist_index=False), embedder=default_embedder()) as store:
+    with ExperienceStore.open(
+        StoreConfig(url=url, persist_index=False), embedder=default_embedder()
+    ) as store:
         start.wait()
         for step in range(steps):
             value = shared_value(worker, step)
-            store.apply([Update(TASK, SHARED, "keep watch", target=value, reward=value, embedding=vectors[0])])
+            store.apply(
+                [Update(TASK, SHARED, "keep watch", target=value, reward=value, embedding=vectors[0])]
+            )
 
 
 def write_own(url: str, worker: int, steps: int, start: Barrier, vectors: np.ndarray) -> None:
     """Insert `steps` states of this worker's own, one transaction each (vectors: this worker's rows)."""
-    with ExperienceStore.open(StoreConfig(url=url, persist_index=False), embedder=default_embedder()) as store:
+    with ExperienceStore.open(
+        StoreConfig(url=url, persist_index=False), embedder=default_embedder()
+    ) as store:
         start.wait()
         for step in range(steps):
             observation = own_observation(worker, step)
-            store.apply([Update(TASK, observation, "let it pass", target=1.0, reward=1.0, embedding=vectors[step])])
+            store.apply(
+                [Update(TASK, observation, "let it pass", target=1.0, reward=1.0, embedding=vectors[step])]
+            )

@@ -1,0 +1,38 @@
+"""The packaged MiniLM embedder, loaded offline from its wheel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory_store.embedder import SentenceTransformerEmbedder, packaged_model_path, state_text
+from memory_store.errors import InvalidArgument
+
+
+def test_embeddings_are_unit_float32_rows_of_384(embedder):
+    vectors = embedder.embed(["a red apple", "quantum chromodynamics", ""])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(3), abs=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_similar_texts_are_closer_than_unrelated_ones(embedder):
+    apple, apple_too, physics = embedder.embed(
+        [state_text("Eat.", "A red apple."), state_text("Eat.", "An apple, red."), state_text("Eat.", "Quarks.")]
+    )
+    assert apple @ apple_too > apple @ physics + 0.2
+
+
+def test_the_dimension_is_known_without_loading_the_model():
+    lazy = SentenceTransformerEmbedder(packaged_model_path(), name="probe")
+    assert (lazy.model_name, lazy.dim) == ("probe", 384)
+    assert not lazy.loaded
+
+
+def test_state_text_names_task_and_observation():
+    assert state_text("Open the chest.", "A chest.") == "Task: Open the chest.\nObservation: A chest."
+
+
+def test_a_directory_without_a_model_is_refused(tmp_path):
+    with pytest.raises(InvalidArgument, match="is not a sentence-transformers model directory"):
+        SentenceTransformerEmbedder(tmp_path)

@@ -1,0 +1,57 @@
+"""`rlem db` and `rlem demo` run as a user runs them: as a subprocess, reading exit codes and output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.memory_store.test_schema import at_first_revision_with_data
+
+
+def rlem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rlem.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_upgrade_creates_then_reports_current(db_url):
+    first = rlem("db", "upgrade", "--db", db_url)
+    assert first.returncode == 0, first.stderr
+    assert "from revision empty to 0002" in first.stdout
+    second = rlem("db", "upgrade", "--db", db_url)
+    assert "already at the newest schema revision 0002" in second.stdout
+    status = rlem("db", "status", "--db", db_url)
+    assert "revision 0002, newest 0002 (up to date)" in status.stdout
+
+
+def test_status_and_upgrade_of_an_old_database(db_url):
+    at_first_revision_with_data(db_url)
+    assert (
+        "revision 0001, newest 0002 (needs `rlem db upgrade`)" in rlem("db", "status", "--db", db_url).stdout
+    )
+    upgraded = rlem("db", "upgrade", "--db", db_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "from revision 0001 to 0002" in upgraded.stdout
+
+
+def test_bad_urls_fail_with_one_line_and_exit_1(tmp_path: Path):
+    for url, message in [
+        ("mysql://root@localhost/test", "unsupported database 'mysql'"),
+        (f"sqlite:///{tmp_path}/missing/memory.db", "does not exist"),
+        ("postgresql+psycopg://postgres@127.0.0.1:9/x", "cannot open database"),
+    ]:
+        result = rlem("db", "upgrade", "--db", url)
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_round_trip_on_the_default_sqlite_file(tmp_path: Path):
+    result = rlem("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "memory demo in sqlite:///rlem-data/memory.db: 4 states, 7 action values" in result.stdout
+    assert "You stand in cell 3" in result.stdout
+    assert (tmp_path / "rlem-data" / "memory.db.faiss" / "ns-1-flat.faiss").exists()

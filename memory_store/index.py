@@ -78,6 +78,7 @@ class VectorIndex:
         self.index = self.empty()
         self.masked: set[int] = set()
         self.gpu_copy: faiss.Index | None = None
+        self.gpu_resources: faiss.StandardGpuResources | None = None
 
     def empty(self) -> faiss.IndexIDMap2:
         """A new, empty id-mapped index of this kind."""
@@ -157,7 +158,9 @@ class VectorIndex:
         if not self.use_gpu:
             return self.index
         if self.gpu_copy is None:
-            self.gpu_copy = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, self.index)
+            # The resources must outlive every GPU index made with them.
+            self.gpu_resources = self.gpu_resources or faiss.StandardGpuResources()
+            self.gpu_copy = faiss.index_cpu_to_gpu(self.gpu_resources, 0, self.index)
         return self.gpu_copy
 
     def drop_masked(self, sims: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

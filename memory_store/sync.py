@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from memory_store.errors import InvalidVector
@@ -116,7 +116,3 @@ def full_sync(
     log.debug("full sync of namespace %d: -%d +%d", namespace_id, len(gone), len(ids))
     return SyncPoint(inserted, deleted, int(stored.max()) if len(stored) else 0)
 
-
-def live_count(session: Session, namespace_id: int) -> int:
-    """How many states the namespace holds right now."""
-    return int(session.scalar(select(func.count()).where(Experience.namespace_id == namespace_id)) or 0)

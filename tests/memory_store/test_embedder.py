@@ -18,7 +18,11 @@ def test_embeddings_are_unit_float32_rows_of_384(embedder):
 
 def test_similar_texts_are_closer_than_unrelated_ones(embedder):
     apple, apple_too, physics = embedder.embed(
-        [state_text("Eat.", "A red apple."), state_text("Eat.", "An apple, red."), state_text("Eat.", "Quarks.")]
+        [
+            state_text("Eat.", "A red apple."),
+            state_text("Eat.", "An apple, red."),
+            state_text("Eat.", "Quarks."),
+        ]
     )
     assert apple @ apple_too > apple @ physics + 0.2
 

@@ -181,3 +181,18 @@ def test_given_embeddings_are_used_and_checked(store, embedder):
             ]
         )
     assert len(store) == 1
+
+
+def test_ties_are_broken_by_id_whatever_order_the_index_holds(db_url, index_dir, embedder):
+    vector = embedder.embed(["Task: x\nObservation: a twin"])[0]
+    config = StoreConfig(url=db_url, index_dir=index_dir, persist_index=False)
+    with ExperienceStore.open(config, embedder=embedder) as store:
+        store.apply([update(f"Twin number {i}.", "wait", 1.0, embedding=vector) for i in (3, 1, 2)])
+        first = [h.experience.id for h in store.nearest(vector, k=2)]
+        assert first == sorted(first)
+        assert [h.experience.observation for h in store.nearest(vector, k=2)] == [
+            "Twin number 3.",
+            "Twin number 1.",
+        ]
+    with ExperienceStore.open(config, embedder=embedder) as reopened:
+        assert [h.experience.id for h in reopened.nearest(vector, k=2)] == first

@@ -149,16 +149,21 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def write(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in one write transaction, committing on return and retrying on lock conflicts."""
+    def write(self, work: Callable[[Session], T], on_failure: Callable[[], None] | None = None) -> T:
+        """Run `work` in one write transaction, committing on return and retrying on lock conflicts.
+
+        `on_failure` runs after every attempt that did not commit, before it is retried or raised.
+        """
         deadline = time.monotonic() + self.retry_deadline_s
         attempt = 0
         while True:
             try:
                 with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
                     return work(session)
-            except DBAPIError as exc:
-                if not is_transient(exc) or time.monotonic() > deadline:
+            except BaseException as exc:
+                if on_failure is not None:
+                    on_failure()
+                if not isinstance(exc, DBAPIError) or not is_transient(exc) or time.monotonic() > deadline:
                     raise
                 reason = describe(exc)
             attempt += 1

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
-from memory_store.models import ActionValue, Experience
+from memory_store.models import ActionValue, Eviction, Experience
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,21 @@ class Retrieved:
 
     similarity: float
     experience: ExperienceRecord
+
+
+@dataclass(frozen=True)
+class EvictionRecord:
+    """One entry of the eviction log: a state or action removed, or a new state refused."""
+
+    kind: str
+    policy: str
+    task: str
+    observation: str
+    action: str | None
+    details: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Eviction) -> EvictionRecord:
+        """Copy an ORM row."""
+        return cls(row.kind, row.policy, row.task, row.observation, row.action, row.details, row.created_at)

@@ -115,4 +115,3 @@ def full_sync(
         mirror.add(ids, vectors)
     log.debug("full sync of namespace %d: -%d +%d", namespace_id, len(gone), len(ids))
     return SyncPoint(inserted, deleted, int(stored.max()) if len(stored) else 0)
-

@@ -87,9 +87,9 @@ def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicat
             STOCKS,
         }
         log = store.evictions()
-    assert [(e["kind"], e["policy"]) for e in log] == [("state", "paper"), ("rejected", "paper")]
-    assert log[0]["observation"] == APPLE
-    assert log[1]["observation"] == PHYSICS + " "
+    assert [(e.kind, e.policy) for e in log] == [("state", "paper"), ("rejected", "paper")]
+    assert log[0].observation == APPLE
+    assert log[1].observation == PHYSICS + " "
 
 
 def test_least_recently_updated_is_evicted_under_lru(db_url, index_dir, embedder):
@@ -104,7 +104,7 @@ def test_least_recently_updated_is_evicted_under_lru(db_url, index_dir, embedder
         assert store.get(TASK, PHYSICS) is None
         assert outcome.evicted_state_id is not None
         assert {hit.experience.observation for hit in store.top_k(TASK, PHYSICS, k=5)} == {APPLE, STOCKS}
-        assert [e["kind"] for e in store.evictions()] == ["state"]
+        assert [e.kind for e in store.evictions()] == ["state"]
 
 
 def test_over_capacity_actions_lose_the_lowest_reward(db_url, index_dir, embedder):
@@ -116,7 +116,7 @@ def test_over_capacity_actions_lose_the_lowest_reward(db_url, index_dir, embedde
         assert outcome.evicted_action == "throw"
         assert sorted(a.action for a in store.get(TASK, APPLE).actions) == ["eat", "polish"]
         (entry,) = store.evictions()
-    assert (entry["kind"], entry["action"]) == ("action", "throw")
+    assert (entry.kind, entry.action) == ("action", "throw")
 
 
 def test_capacity_can_be_set_on_an_existing_namespace(db_url, index_dir, embedder):

@@ -196,3 +196,27 @@ def test_ties_are_broken_by_id_whatever_order_the_index_holds(db_url, index_dir,
         ]
     with ExperienceStore.open(config, embedder=embedder) as reopened:
         assert [h.experience.id for h in reopened.nearest(vector, k=2)] == first
+
+
+def test_a_transaction_sees_its_own_writes_and_a_failed_one_leaves_no_trace(store):
+    def work(tx):
+        tx.apply([update("A phantom room.", "look", 1.0)])
+        assert tx.top_k(TASK, "A phantom room.", k=1)[0].experience.observation == "A phantom room."
+        assert tx.max_q(TASK, "A phantom room.") == 1.0
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.transaction(work)
+    assert len(store) == 0
+    assert len(store.index) == 0
+    assert store.top_k(TASK, "A phantom room.") == []
+
+
+def test_max_q_bootstraps_from_the_state_or_its_most_similar_neighbour(store):
+    assert store.max_q(TASK, "The vault door is open.") == 0.0
+    store.apply(
+        [update("The vault door is open.", "enter", 2.0), update("The vault door is open.", "leave", -1.0)]
+    )
+    assert store.max_q(TASK, "The vault door is open.") == 2.0
+    assert store.max_q(TASK, "The vault door stands open.") == 2.0
+    assert store.max_q(TASK, "The vault door stands open.", floor=0.999) == 0.0

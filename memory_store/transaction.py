@@ -1,0 +1,260 @@
+"""Reads and writes of one namespace inside one database transaction.
+
+Everything a learner needs between two commits lives here: exact lookups, similarity search,
+the bootstrap value max_a Q(s, a), and updates. Inside a write transaction, searches see the
+transaction's own new states; if the transaction fails, what it added to the in-memory index
+and eviction structures is taken out again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from memory_store.averaging import Averaging
+from memory_store.embedder import state_text
+from memory_store.errors import InvalidArgument
+from memory_store.eviction import NearestPairs
+from memory_store.index import check_vectors, normalized
+from memory_store.models import ActionValue, Eviction, Experience, Namespace, state_hash
+from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, Update
+from memory_store.sync import SyncPoint, VectorMirror, counters, decode, sync
+from memory_store.writes import apply_updates
+
+if TYPE_CHECKING:
+    from memory_store.store import ExperienceStore
+
+# Extra candidates fetched beyond k so that ties at the cut are broken by id, not by FAISS order.
+TIE_MARGIN = 8
+
+
+class Recorder:
+    """A mirror wrapper that remembers which ids were added through it."""
+
+    def __init__(self, mirror: VectorMirror, added: list[np.ndarray]):
+        self.mirror = mirror
+        self.added = added
+
+    def __len__(self) -> int:
+        return len(self.mirror)
+
+    def ids(self) -> np.ndarray:
+        return self.mirror.ids()
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.mirror.add(ids, vectors)
+        self.added.append(np.asarray(ids, np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        self.mirror.remove(ids)
+
+
+class StoreTransaction:
+    """One namespace seen through one open transaction (read-only unless `writing`)."""
+
+    def __init__(self, store: ExperienceStore, session: Session, *, writing: bool):
+        self.store = store
+        self.session = session
+        self.writing = writing
+        self.index_added: list[np.ndarray] = []
+        self.pairs_added: list[np.ndarray] = []
+
+    @property
+    def namespace_id(self) -> int:
+        """The namespace this transaction works on."""
+        return self.store.namespace.id
+
+    # Derived structures
+
+    def synced(self, mirror: VectorMirror, point: SyncPoint | None, added: list[np.ndarray]) -> SyncPoint:
+        """Sync a mirror inside this transaction, recording additions when writing."""
+        target = Recorder(mirror, added) if self.writing else mirror
+        return sync(self.session, self.namespace_id, self.store.dim, target, point)
+
+    def refresh_index(self) -> None:
+        """Bring the FAISS index in step with what this transaction sees."""
+        self.store.point = self.synced(self.store.index, self.store.point, self.index_added)
+
+    def synced_pairs(self, session: Session) -> NearestPairs:
+        """The paper policy's nearest-pairs structure, in step with this transaction."""
+        store = self.store
+        if store.pairs is None or store.pairs_point is None:
+            store.pairs = NearestPairs(store.dim)
+        store.pairs_point = self.synced(store.pairs, store.pairs_point, self.pairs_added)
+        return store.pairs
+
+    def undo(self) -> None:
+        """Take out of the in-memory structures what this (failed) transaction put in."""
+        store = self.store
+        for added, mirror in ((self.index_added, store.index), (self.pairs_added, store.pairs)):
+            if added and mirror is not None:
+                mirror.remove(np.concatenate(added))
+            added.clear()
+        store.point = None
+        store.pairs_point = None
+
+    # Reading
+
+    def __len__(self) -> int:
+        """How many states the namespace holds."""
+        inserted, deleted = counters(self.session, self.namespace_id)
+        return inserted - deleted
+
+    def get(self, task: str, observation: str) -> ExperienceRecord | None:
+        """The stored state with exactly this task and observation, if any."""
+        row = self.session.scalars(
+            select(Experience)
+            .where(
+                Experience.namespace_id == self.namespace_id,
+                Experience.state_hash == state_hash(task, observation),
+            )
+            .options(selectinload(Experience.actions))
+        ).one_or_none()
+        return ExperienceRecord.of(row) if row else None
+
+    def top_k(self, task: str, observation: str, k: int = 8) -> list[Retrieved]:
+        """The k stored states most similar to (task, observation), most similar first, ties by id."""
+        if k <= 0:
+            raise InvalidArgument(f"k must be positive, got {k}")
+        return self.nearest(self.store.embed(task, observation), k)
+
+    def nearest(self, vector: np.ndarray, k: int = 8) -> list[Retrieved]:
+        """The k stored states most similar to a query vector; similarity recomputed from the database."""
+        if k <= 0:
+            raise InvalidArgument(f"k must be positive, got {k}")
+        store = self.store
+        query = normalized(check_vectors(np.asarray(vector).reshape(1, -1), store.dim))
+        self.refresh_index()
+        _, ids = store.index.search(query, k + TIE_MARGIN)
+        wanted = [int(i) for i in ids[0] if i >= 0]
+        rows = self.session.scalars(
+            select(Experience).where(Experience.id.in_(wanted)).options(selectinload(Experience.actions))
+        ).all()
+        if len(rows) < len(wanted):
+            store.point = None  # the index held states the database no longer has
+        exact = np.asarray(query[0], np.float64)
+        found = [
+            Retrieved(float(exact @ decode(row.embedding, store.dim, row.id)), ExperienceRecord.of(row))
+            for row in rows
+        ]
+        found.sort(key=lambda r: (-r.similarity, r.experience.id))
+        return found[:k]
+
+    def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
+        """max_a Q(s, a) for bootstrapping: of s itself if stored, else of the most similar stored state.
+
+        0 when the memory is empty, or when the most similar state is less similar than `floor`.
+        """
+        record = self.get(task, observation)
+        if record is None:
+            hits = self.top_k(task, observation, k=1)
+            if not hits or (floor is not None and hits[0].similarity < floor):
+                return 0.0
+            record = hits[0].experience
+        best = record.best_action()
+        return best.q if best is not None else 0.0
+
+    def evictions(self) -> list[EvictionRecord]:
+        """The eviction log of this namespace, oldest first."""
+        rows = self.session.scalars(
+            select(Eviction).where(Eviction.namespace_id == self.namespace_id).order_by(Eviction.id)
+        )
+        return [EvictionRecord.of(row) for row in rows]
+
+    def action_count(self) -> int:
+        """How many (state, action) values the namespace holds."""
+        count = self.session.scalar(
+            select(func.count(ActionValue.id))
+            .join(Experience)
+            .where(Experience.namespace_id == self.namespace_id)
+        )
+        return int(count or 0)
+
+    # Writing
+
+    def vectors_for(self, updates: Sequence[Update]) -> dict[str, np.ndarray]:
+        """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""
+        dim = self.store.dim
+        keys = {state_hash(u.task, u.observation): u for u in updates}
+        given = [key for key, u in keys.items() if u.embedding is not None]
+        vectors: dict[str, np.ndarray] = {}
+        if given:
+            batch = np.vstack([check_vectors(np.reshape(keys[key].embedding, (1, -1)), dim) for key in given])
+            vectors.update(zip(given, normalized(batch), strict=True))
+        todo = [key for key in keys if key not in vectors]
+        if todo:
+            texts = [state_text(keys[key].task, keys[key].observation) for key in todo]
+            embedded = normalized(check_vectors(self.store.embedder.embed(texts), dim))
+            vectors.update(zip(todo, embedded, strict=True))
+        return vectors
+
+    def new_states(self, updates: Sequence[Update]) -> list[Update]:
+        """The updates (one per state) whose states the database does not hold yet."""
+        keys = {state_hash(u.task, u.observation): u for u in updates}
+        stored = set(
+            self.session.scalars(
+                select(Experience.state_hash).where(
+                    Experience.namespace_id == self.namespace_id, Experience.state_hash.in_(list(keys))
+                )
+            )
+        )
+        return [u for key, u in keys.items() if key not in stored]
+
+    def apply(
+        self,
+        updates: Sequence[Update],
+        mode: Averaging = Averaging.MEAN,
+        lr: float = 0.1,
+        vectors: dict[str, np.ndarray] | None = None,
+    ) -> list[Outcome]:
+        """Apply updates in order; `vectors` are precomputed embeddings of new states (else embedded here)."""
+        assert self.writing, "updates need a write transaction"
+        check_rule(mode, lr)
+        if vectors is None:
+            vectors = self.vectors_for(self.new_states(updates))
+        return apply_updates(
+            self.session,
+            self.namespace_id,
+            updates,
+            vectors,
+            lambda item: self.vectors_for([item])[state_hash(item.task, item.observation)],
+            self.synced_pairs,
+            Averaging(mode),
+            lr,
+        )
+
+    def delete(self, state_ids: Sequence[int]) -> int:
+        """Delete states of this namespace by id (their actions go with them); return how many."""
+        assert self.writing, "deleting needs a write transaction"
+        session = self.session
+        session.get_one(Namespace, self.namespace_id, with_for_update=True)
+        ids = list(
+            session.scalars(
+                select(Experience.id).where(
+                    Experience.namespace_id == self.namespace_id, Experience.id.in_(list(state_ids))
+                )
+            )
+        )
+        if ids:
+            session.execute(delete(ActionValue).where(ActionValue.experience_id.in_(ids)))
+            session.execute(delete(Experience).where(Experience.id.in_(ids)))
+            session.execute(
+                update(Namespace)
+                .where(Namespace.id == self.namespace_id)
+                .values(states_deleted=Namespace.states_deleted + len(ids))
+            )
+        return len(ids)
+
+
+def check_rule(mode: Averaging | str, lr: float) -> None:
+    """Refuse an unknown averaging mode or a learning rate outside (0, 1]."""
+    try:
+        Averaging(mode)
+    except ValueError:
+        raise InvalidArgument(f"unknown update mode {mode!r}: choose mean or const") from None
+    if not 0 < lr <= 1:
+        raise InvalidArgument(f"learning rate must be in (0, 1], got {lr}")

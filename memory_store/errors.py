@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class StoreError(Exception):
     """Base class for every problem the experience store reports to its caller."""
@@ -37,3 +39,14 @@ class InvalidVector(StoreError):
 
 class InvalidArgument(StoreError):
     """A parameter value is outside what the store accepts."""
+
+
+class InvalidFile(StoreError):
+    """A file to import or replay is unreadable or does not match its format."""
+
+
+def first_problem(exc: ValidationError) -> str:
+    """The first validation error as `field.path: message`, for one-line reports."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return f"{where}: {error['msg']}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memory_store.errors import StoreError
+from memory_store.files import write_atomically
 from memory_store.index import IndexKind, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,6 @@ def default_index_dir(url_text: str, sqlite_path: str | None) -> Path:
         return Path(sqlite_path + ".faiss")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "rlem" / "indexes" / hashlib.sha256(url_text.encode()).hexdigest()[:16]
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old or the new content, never a mix."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,37 @@ class ExperienceRecord:
 
 
 @dataclass(frozen=True)
+class StateSnapshot:
+    """A state with everything learned about it, as imports and copies write it."""
+
+    task: str
+    observation: str
+    available_actions: tuple[str, ...] = ()
+    extra: str = ""
+    visits: int = 0
+    last_reward: float = 0.0
+    total_reward: float = 0.0
+    action_history: tuple[str, ...] = ()
+    actions: tuple[ActionRecord, ...] = ()
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, record: ExperienceRecord) -> StateSnapshot:
+        """The snapshot of a stored state (without its embedding)."""
+        return cls(
+            record.task,
+            record.observation,
+            record.available_actions,
+            record.extra,
+            record.visits,
+            record.last_reward,
+            record.total_reward,
+            record.action_history,
+            record.actions,
+        )
+
+
+@dataclass(frozen=True)
 class Retrieved:
     """A state returned by retrieval, with its cosine similarity to the query."""
 

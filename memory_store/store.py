@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace as replace_field
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,8 +19,9 @@ from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
 from memory_store.index import VectorIndex
 from memory_store.index_file import IndexFile, default_index_dir
+from memory_store.models import state_hash
 from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
-from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, Update
+from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
 from memory_store.schema import ensure_current
 from memory_store.sync import SyncPoint, counters, full_sync
 from memory_store.transaction import StoreTransaction, check_rule
@@ -47,8 +49,17 @@ class ExperienceStore:
     Open it with `ExperienceStore.open(StoreConfig(...))`; close it (or use `with`) to save the index.
     """
 
-    def __init__(self, db: Database, namespace: NamespaceInfo, embedder: Embedder, config: StoreConfig):
+    def __init__(
+        self,
+        db: Database,
+        namespace: NamespaceInfo,
+        embedder: Embedder,
+        config: StoreConfig,
+        *,
+        owns_db: bool = True,
+    ):
         self.db = db
+        self.owns_db = owns_db
         self.namespace = namespace
         self.embedder = embedder
         self.config = config
@@ -159,6 +170,11 @@ class ExperienceStore:
         with self.reading() as tx:
             return tx.evictions()
 
+    def records(self) -> list[ExperienceRecord]:
+        """Every state of the namespace with its actions, oldest first."""
+        with self.reading() as tx:
+            return tx.records()
+
     def action_count(self) -> int:
         """How many (state, action) values the namespace holds."""
         with self.reading() as tx:
@@ -183,6 +199,24 @@ class ExperienceStore:
         """Delete states of this namespace by id (their actions go with them); return how many."""
         return self.transaction(lambda tx: tx.delete(state_ids))
 
+    def put(self, snapshots: Sequence[StateSnapshot], *, replace: bool = False) -> int:
+        """Write whole states in one transaction (see StoreTransaction.put); nothing on any error.
+
+        Texts are embedded before the transaction starts, so writers are not held up meanwhile.
+        """
+        with self.reading() as tx:
+            vectors = tx.vectors_for(snapshots)
+        ready = [replace_field(s, embedding=vectors[state_hash(s.task, s.observation)]) for s in snapshots]
+        return self.transaction(lambda tx: tx.put(ready, replace))
+
+    def open_sibling(self, namespace: str) -> ExperienceStore:
+        """Another namespace of the same database and connection pool, created if missing."""
+        info = open_namespace(
+            self.db, namespace, self.embedder.model_name, self.embedder.dim, self.config.capacity
+        )
+        config = self.config.model_copy(update={"namespace": namespace})
+        return ExperienceStore(self.db, info, self.embedder, config, owns_db=False)
+
     def set_capacity(self, capacity: Capacity) -> None:
         """Change this namespace's limits for future insertions."""
         self.namespace = set_capacity(self.db, self.namespace.id, capacity)
@@ -201,7 +235,8 @@ class ExperienceStore:
         try:
             self.save_index()
         finally:
-            self.db.close()
+            if self.owns_db:
+                self.db.close()
 
     def __enter__(self) -> ExperienceStore:
         return self

@@ -21,9 +21,9 @@ from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs
 from memory_store.index import check_vectors, normalized
 from memory_store.models import ActionValue, Eviction, Experience, Namespace, state_hash
-from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, Update
+from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
 from memory_store.sync import SyncPoint, VectorMirror, counters, decode, sync
-from memory_store.writes import apply_updates
+from memory_store.writes import apply_updates, put_states
 
 if TYPE_CHECKING:
     from memory_store.store import ExperienceStore
@@ -62,6 +62,7 @@ class StoreTransaction:
         self.writing = writing
         self.index_added: list[np.ndarray] = []
         self.pairs_added: list[np.ndarray] = []
+        self.siblings: list[StoreTransaction] = []
 
     @property
     def namespace_id(self) -> int:
@@ -96,6 +97,8 @@ class StoreTransaction:
             added.clear()
         store.point = None
         store.pairs_point = None
+        for sibling in self.siblings:
+            sibling.undo()
 
     # Reading
 
@@ -158,6 +161,16 @@ class StoreTransaction:
         best = record.best_action()
         return best.q if best is not None else 0.0
 
+    def records(self) -> list[ExperienceRecord]:
+        """Every state of the namespace with its actions, oldest first."""
+        rows = self.session.scalars(
+            select(Experience)
+            .where(Experience.namespace_id == self.namespace_id)
+            .order_by(Experience.id)
+            .options(selectinload(Experience.actions))
+        )
+        return [ExperienceRecord.of(row) for row in rows]
+
     def evictions(self) -> list[EvictionRecord]:
         """The eviction log of this namespace, oldest first."""
         rows = self.session.scalars(
@@ -176,10 +189,10 @@ class StoreTransaction:
 
     # Writing
 
-    def vectors_for(self, updates: Sequence[Update]) -> dict[str, np.ndarray]:
+    def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:
         """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""
         dim = self.store.dim
-        keys = {state_hash(u.task, u.observation): u for u in updates}
+        keys = {state_hash(u.task, u.observation): u for u in items}
         given = [key for key, u in keys.items() if u.embedding is not None]
         vectors: dict[str, np.ndarray] = {}
         if given:
@@ -192,9 +205,9 @@ class StoreTransaction:
             vectors.update(zip(todo, embedded, strict=True))
         return vectors
 
-    def new_states(self, updates: Sequence[Update]) -> list[Update]:
-        """The updates (one per state) whose states the database does not hold yet."""
-        keys = {state_hash(u.task, u.observation): u for u in updates}
+    def new_states(self, items: Sequence[Update | StateSnapshot]) -> list[Update | StateSnapshot]:
+        """The items (one per state) whose states the database does not hold yet."""
+        keys = {state_hash(u.task, u.observation): u for u in items}
         stored = set(
             self.session.scalars(
                 select(Experience.state_hash).where(
@@ -226,6 +239,26 @@ class StoreTransaction:
             Averaging(mode),
             lr,
         )
+
+    def put(self, snapshots: Sequence[StateSnapshot], replace: bool = False) -> int:
+        """Write whole states as given (imports, copies); capacity limits do not apply. Return how many.
+
+        A state already stored is an error unless `replace`, which overwrites it and its actions.
+        """
+        assert self.writing, "writing states needs a write transaction"
+        keys = [state_hash(s.task, s.observation) for s in snapshots]
+        if len(set(keys)) != len(keys):
+            raise InvalidArgument("the states to write repeat a (task, observation) pair")
+        vectors = self.vectors_for(snapshots)
+        return put_states(self.session, self.namespace_id, snapshots, vectors, replace)
+
+    def sibling(self, store: ExperienceStore) -> StoreTransaction:
+        """The same transaction seen from another namespace of the same database (double Q tables)."""
+        if store.db is not self.store.db:
+            raise InvalidArgument("namespaces in one transaction must share one database connection")
+        other = StoreTransaction(store, self.session, writing=self.writing)
+        self.siblings.append(other)
+        return other
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""

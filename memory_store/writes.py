@@ -13,9 +13,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging, blend
+from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs, admit_lru, admit_paper, evict_state, prune_actions, record
 from memory_store.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
-from memory_store.records import Outcome, Update
+from memory_store.records import Outcome, StateSnapshot, Update
 
 Embed = Callable[[Update], np.ndarray]
 
@@ -145,3 +146,70 @@ def apply_updates(
         pruned = prune_actions(session, namespace or session.get_one(Namespace, namespace_id), state)
         outcomes.append(Outcome("updated", state.id, evicted, pruned))
     return outcomes
+
+
+def put_states(
+    session: Session,
+    namespace_id: int,
+    snapshots: Sequence[StateSnapshot],
+    vectors: dict[str, np.ndarray],
+    replace: bool,
+) -> int:
+    """Write whole states (and their actions) as given; stored ones are replaced only if `replace`."""
+    namespace = locked_namespace(session, namespace_id)
+    keys = [state_hash(s.task, s.observation) for s in snapshots]
+    stored = {
+        row.state_hash: row
+        for row in session.scalars(
+            select(Experience)
+            .where(Experience.namespace_id == namespace_id, Experience.state_hash.in_(keys))
+            .options(selectinload(Experience.actions))
+        )
+    }
+    if stored and not replace:
+        example = next(iter(stored.values()))
+        raise InvalidArgument(
+            f"{len(stored)} of the {len(snapshots)} states are already in namespace {namespace.name!r} "
+            f"(e.g. observation {example.observation[:60]!r}): use an empty namespace, or replace them"
+        )
+    for key, snapshot in zip(keys, snapshots, strict=True):
+        names = [a.action for a in snapshot.actions]
+        if len(set(names)) != len(names):
+            raise InvalidArgument(f"state {snapshot.observation[:60]!r} lists an action twice")
+        row = stored.get(key)
+        if row is None:
+            row = Experience(namespace_id=namespace_id, state_hash=key, actions=[])
+            session.add(row)
+        row.task, row.observation, row.extra = snapshot.task, snapshot.observation, snapshot.extra
+        row.available_actions = list(snapshot.available_actions)
+        row.embedding = np.asarray(vectors[key], np.float32).tobytes()
+        row.visits, row.last_reward, row.total_reward = (
+            snapshot.visits,
+            snapshot.last_reward,
+            snapshot.total_reward,
+        )
+        row.action_history = list(snapshot.action_history)
+        row.updated_at = utcnow()
+        if row.actions:
+            # Flush the old actions' deletion first: a new one may reuse a name (unique per state).
+            row.actions.clear()
+            session.flush()
+        row.actions.extend(
+            ActionValue(
+                action_hash=action_hash(a.action),
+                action=a.action,
+                reason=a.reason,
+                q=a.q,
+                reward=a.reward,
+                visits=a.visits,
+            )
+            for a in snapshot.actions
+        )
+    added = len(snapshots) - len(stored)
+    session.execute(
+        update(Namespace)
+        .where(Namespace.id == namespace_id)
+        .values(states_inserted=Namespace.states_inserted + added)
+    )
+    session.flush()
+    return len(snapshots)

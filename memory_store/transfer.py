@@ -1,0 +1,40 @@
+"""Export and import of a namespace in the supported file formats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from memory_store import json_format, rememberer_format
+from memory_store.errors import InvalidArgument
+from memory_store.records import ExperienceRecord, StateSnapshot
+from memory_store.store import ExperienceStore
+
+Dump = Callable[[list[ExperienceRecord], str, str, Path], None]
+Load = Callable[[Path], list[StateSnapshot]]
+
+FORMATS: dict[str, tuple[Dump, Load]] = {
+    "json": (json_format.dump, json_format.load),
+    "rememberer-yaml": (rememberer_format.dump, rememberer_format.load),
+}
+
+
+def codec(fmt: str) -> tuple[Dump, Load]:
+    """The writer and reader of a format, or a clear error naming the known ones."""
+    if fmt not in FORMATS:
+        raise InvalidArgument(f"unknown memory format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def export_memory(store: ExperienceStore, path: Path, fmt: str) -> int:
+    """Write the namespace to `path` (atomically); return the number of states."""
+    dump, _ = codec(fmt)
+    records = store.records()
+    dump(records, store.namespace.name, store.namespace.embedding_model, path)
+    return len(records)
+
+
+def import_memory(store: ExperienceStore, path: Path, fmt: str, *, replace: bool = False) -> int:
+    """Read and validate the whole file, then write every state in one transaction; return how many."""
+    _, load = codec(fmt)
+    return store.put(load(path), replace=replace)

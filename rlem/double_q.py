@@ -1,0 +1,53 @@
+"""Double Q-learning over the memory: the second table's namespace, and retrieval that merges both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from memory_store import ActionRecord, Retrieved
+
+SUFFIX = "~q2"
+
+
+def second_table(namespace: str) -> str:
+    """The namespace holding the second Q table of `namespace`."""
+    return namespace + SUFFIX
+
+
+def merge_actions(a: Sequence[ActionRecord], b: Sequence[ActionRecord]) -> tuple[ActionRecord, ...]:
+    """One state's actions across both tables: Q and reward averaged where both have one, visits summed."""
+    merged = {x.action: x for x in a}
+    for y in b:
+        x = merged.get(y.action)
+        merged[y.action] = (
+            y
+            if x is None
+            else ActionRecord(
+                x.action,
+                x.reason or y.reason,
+                (x.q + y.q) / 2,
+                (x.reward + y.reward) / 2,
+                x.visits + y.visits,
+            )
+        )
+    return tuple(merged.values())
+
+
+def merge_retrieved(first: Sequence[Retrieved], second: Sequence[Retrieved], k: int) -> list[Retrieved]:
+    """The k most similar states across both tables, one entry per (task, observation)."""
+    by_state: dict[tuple[str, str], Retrieved] = {}
+    for hit in [*first, *second]:
+        key = (hit.experience.task, hit.experience.observation)
+        seen = by_state.get(key)
+        if seen is None:
+            by_state[key] = hit
+            continue
+        experience = replace(
+            seen.experience,
+            visits=seen.experience.visits + hit.experience.visits,
+            actions=merge_actions(seen.experience.actions, hit.experience.actions),
+        )
+        by_state[key] = Retrieved(max(seen.similarity, hit.similarity), experience)
+    ranked = sorted(by_state.values(), key=lambda r: -r.similarity)
+    return ranked[:k]

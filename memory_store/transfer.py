@@ -34,7 +34,12 @@ def export_memory(store: ExperienceStore, path: Path, fmt: str) -> int:
     return len(records)
 
 
+def read_memory_file(path: Path, fmt: str) -> list[StateSnapshot]:
+    """Read and validate a whole memory file (nothing is written anywhere)."""
+    _, load = codec(fmt)
+    return load(path)
+
+
 def import_memory(store: ExperienceStore, path: Path, fmt: str, *, replace: bool = False) -> int:
     """Read and validate the whole file, then write every state in one transaction; return how many."""
-    _, load = codec(fmt)
-    return store.put(load(path), replace=replace)
+    return store.put(read_memory_file(path, fmt), replace=replace)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memory_store.errors import StoreError
-from rlem.commands import db, demo
+from rlem.commands import db, demo, memory
 from rlem.console import fail, setup_logging
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(memory.app, name="memory")
 app.command("demo")(demo.demo)
 
 

@@ -170,7 +170,8 @@ def put_states(
         example = next(iter(stored.values()))
         raise InvalidArgument(
             f"{len(stored)} of the {len(snapshots)} states are already in namespace {namespace.name!r} "
-            f"(e.g. observation {example.observation[:60]!r}): import into an empty namespace, or replace them (--replace)"
+            f"(e.g. observation {example.observation[:60]!r}): "
+            "import into an empty namespace, or replace them (--replace)"
         )
     for key, snapshot in zip(keys, snapshots, strict=True):
         names = [a.action for a in snapshot.actions]

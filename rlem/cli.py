@@ -9,6 +9,7 @@ import typer
 from memory_store.errors import StoreError
 from rlem.commands import db, demo, memory
 from rlem.console import fail, setup_logging
+from rlem.errors import RlemError
 
 app = typer.Typer(
     help="RLEM: an LLM agent that learns through a persistent experience memory.",
@@ -33,7 +34,7 @@ def main() -> None:
     """Run the CLI; a problem the user can fix is one line on stderr and exit code 1."""
     try:
         app()
-    except StoreError as exc:
+    except (StoreError, RlemError) as exc:
         fail(str(exc))
 
 

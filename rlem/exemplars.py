@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memory_store.records import ActionRecord, ExperienceRecord, Retrieved
+from rlem.errors import RlemError
 
 AdviceMode = Literal["threshold", "relative"]
 Entry = tuple[str, float]  # an advised action and its (estimated) value
@@ -82,11 +83,11 @@ class Prompt:
     tokens: int
 
 
-class TemplateError(ValueError):
+class TemplateError(RlemError):
     """A template file uses an unknown field or malformed placeholder."""
 
 
-class PromptTooLong(ValueError):
+class PromptTooLong(RlemError):
     """Even the prompt without exemplars exceeds the token budget."""
 
 

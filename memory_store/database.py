@@ -69,7 +69,7 @@ def check_sqlite_path(database: str | None) -> None:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
     except OSError as exc:
-        raise DatabaseUnavailable(f"cannot read {path}: {exc.strerror.lower()}") from None
+        raise DatabaseUnavailable(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
     if header and header != SQLITE_HEADER:
         raise DatabaseURLError(f"{path} is not a SQLite database (unexpected file header)")
 

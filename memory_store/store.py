@@ -17,7 +17,7 @@ from memory_store.config import Capacity, StoreConfig
 from memory_store.database import Database, parse_url
 from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
-from memory_store.index import VectorIndex
+from memory_store.index import VectorIndex, check_vectors, normalized
 from memory_store.index_file import IndexFile, default_index_dir
 from memory_store.models import state_hash
 from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
@@ -184,6 +184,21 @@ class ExperienceStore:
         """The embedding of one state's text."""
         return self.embedder.embed([state_text(task, observation)])[0]
 
+    def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:
+        """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""
+        keys = {state_hash(u.task, u.observation): u for u in items}
+        given = [key for key, u in keys.items() if u.embedding is not None]
+        vectors: dict[str, np.ndarray] = {}
+        if given:
+            rows = [check_vectors(np.reshape(keys[key].embedding, (1, -1)), self.dim) for key in given]
+            vectors.update(zip(given, normalized(np.vstack(rows)), strict=True))
+        todo = [key for key in keys if key not in vectors]
+        if todo:
+            texts = [state_text(keys[key].task, keys[key].observation) for key in todo]
+            embedded = normalized(check_vectors(self.embedder.embed(texts), self.dim))
+            vectors.update(zip(todo, embedded, strict=True))
+        return vectors
+
     def apply(
         self, updates: Sequence[Update], *, mode: Averaging = Averaging.MEAN, lr: float = 0.1
     ) -> list[Outcome]:
@@ -192,7 +207,8 @@ class ExperienceStore:
             return []
         check_rule(mode, lr)
         with self.reading() as tx:
-            vectors = tx.vectors_for(tx.new_states(updates))
+            missing = tx.new_states(updates)
+        vectors = self.vectors_for(missing)
         return self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
 
     def delete(self, state_ids: Sequence[int]) -> int:
@@ -204,8 +220,7 @@ class ExperienceStore:
 
         Texts are embedded before the transaction starts, so writers are not held up meanwhile.
         """
-        with self.reading() as tx:
-            vectors = tx.vectors_for(snapshots)
+        vectors = self.vectors_for(snapshots)
         ready = [replace_field(s, embedding=vectors[state_hash(s.task, s.observation)]) for s in snapshots]
         return self.transaction(lambda tx: tx.put(ready, replace))
 

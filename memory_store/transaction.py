@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging
-from memory_store.embedder import state_text
 from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs
 from memory_store.index import check_vectors, normalized
@@ -189,22 +188,6 @@ class StoreTransaction:
 
     # Writing
 
-    def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:
-        """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""
-        dim = self.store.dim
-        keys = {state_hash(u.task, u.observation): u for u in items}
-        given = [key for key, u in keys.items() if u.embedding is not None]
-        vectors: dict[str, np.ndarray] = {}
-        if given:
-            batch = np.vstack([check_vectors(np.reshape(keys[key].embedding, (1, -1)), dim) for key in given])
-            vectors.update(zip(given, normalized(batch), strict=True))
-        todo = [key for key in keys if key not in vectors]
-        if todo:
-            texts = [state_text(keys[key].task, keys[key].observation) for key in todo]
-            embedded = normalized(check_vectors(self.store.embedder.embed(texts), dim))
-            vectors.update(zip(todo, embedded, strict=True))
-        return vectors
-
     def new_states(self, items: Sequence[Update | StateSnapshot]) -> list[Update | StateSnapshot]:
         """The items (one per state) whose states the database does not hold yet."""
         keys = {state_hash(u.task, u.observation): u for u in items}
@@ -228,13 +211,13 @@ class StoreTransaction:
         assert self.writing, "updates need a write transaction"
         check_rule(mode, lr)
         if vectors is None:
-            vectors = self.vectors_for(self.new_states(updates))
+            vectors = self.store.vectors_for(self.new_states(updates))
         return apply_updates(
             self.session,
             self.namespace_id,
             updates,
             vectors,
-            lambda item: self.vectors_for([item])[state_hash(item.task, item.observation)],
+            lambda item: self.store.vectors_for([item])[state_hash(item.task, item.observation)],
             self.synced_pairs,
             Averaging(mode),
             lr,
@@ -249,7 +232,7 @@ class StoreTransaction:
         keys = [state_hash(s.task, s.observation) for s in snapshots]
         if len(set(keys)) != len(keys):
             raise InvalidArgument("the states to write repeat a (task, observation) pair")
-        vectors = self.vectors_for(snapshots)
+        vectors = self.store.vectors_for(snapshots)
         return put_states(self.session, self.namespace_id, snapshots, vectors, replace)
 
     def sibling(self, store: ExperienceStore) -> StoreTransaction:

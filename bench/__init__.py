@@ -1,0 +1,1 @@
+"""Benchmarks of RLEM (scripts, not tests): `python -m bench.store_bench [--quick]`."""

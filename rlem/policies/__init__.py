@@ -1,0 +1,1 @@
+"""Policies: LLM backends and baselines behind one interface (see base.py)."""

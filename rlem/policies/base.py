@@ -1,0 +1,85 @@
+"""The policy interface: a batch of situations in, one admissible action per situation out.
+
+Like gymnasium's `Env`, the interface is small and its contract is checked by `check_policy`,
+which any implementation can be run through: one Decision per Situation, in order, and every
+chosen action one of that situation's admissible actions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memory_store import Retrieved
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything a policy may use to choose the next action in one environment."""
+
+    task: str
+    observation: str
+    available_actions: tuple[str, ...]
+    retrieved: tuple[Retrieved, ...] = ()
+    last_actions: tuple[str, ...] = ()
+    prompt: str = ""
+    encouraged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The chosen action and how it was reached, for the run loop's metrics."""
+
+    action: str
+    reason: str = ""
+    parsed: bool = True
+    retried: bool = False
+    fell_back: bool = False
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+def followed_advice(situation: Situation, decision: Decision) -> bool | None:
+    """Whether the decision took an action the exemplars encouraged; None when none was offered."""
+    if not situation.encouraged:
+        return None
+    return decision.action in situation.encouraged
+
+
+class Policy(ABC):
+    """Chooses one admissible action per situation; `training` allows exploration."""
+
+    name: str = "policy"
+
+    @abstractmethod
+    def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
+        """One Decision per situation, in order; each action is in its situation's available_actions."""
+
+    def close(self) -> None:  # noqa: B027 - a hook: most policies hold nothing to release
+        """Release models, connections or processes the policy holds."""
+
+
+class PolicyContractError(AssertionError):
+    """A policy broke the interface contract."""
+
+
+def check_policy(
+    policy: Policy, situations: Sequence[Situation], *, training: bool = False
+) -> list[Decision]:
+    """Run `policy` on `situations` and verify the contract; return its decisions."""
+    decisions = policy.decide(situations, training=training)
+    if len(decisions) != len(situations):
+        raise PolicyContractError(
+            f"{policy.name}: {len(decisions)} decisions for {len(situations)} situations"
+        )
+    for number, (situation, decision) in enumerate(zip(situations, decisions, strict=True)):
+        if not isinstance(decision, Decision):
+            raise PolicyContractError(f"{policy.name}: decision {number} is a {type(decision).__name__}")
+        if decision.action not in situation.available_actions:
+            raise PolicyContractError(
+                f"{policy.name}: decision {number} chose {decision.action!r}, not one of "
+                f"{list(situation.available_actions)}"
+            )
+    return decisions

@@ -1,0 +1,63 @@
+"""Policies without an LLM, for ablations and tests: uniform random, and the paper's memory alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rlem.policies.base import Decision, Policy, Situation
+
+
+class RandomPolicy(Policy):
+    """Uniform over the admissible actions."""
+
+    name = "random"
+
+    def __init__(self, seed: int | None = None):
+        self.rng = np.random.default_rng(seed)
+
+    def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
+        """A uniformly drawn admissible action per situation."""
+        return [
+            Decision(s.available_actions[int(self.rng.integers(len(s.available_actions)))], "random choice")
+            for s in situations
+        ]
+
+
+class MemoryGreedyPolicy(Policy):
+    """REMEMBERER's memory without the LLM: act on the most similar stored state.
+
+    There, an admissible action not tried yet comes first (optimism, so every action gets a value
+    even when all rewards are negative); otherwise the admissible action with the best Q. While
+    training, an epsilon share of decisions is random; with no memory at all, every one is.
+    """
+
+    name = "memory-greedy"
+
+    def __init__(self, epsilon: float = 0.1, seed: int | None = None):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.epsilon = epsilon
+        self.rng = np.random.default_rng(seed)
+
+    def choose(self, situation: Situation, training: bool) -> Decision:
+        """The decision for one situation."""
+        admissible = situation.available_actions
+        if training and self.rng.random() < self.epsilon:
+            return Decision(admissible[int(self.rng.integers(len(admissible)))], "exploring")
+        if not situation.retrieved:
+            return Decision(admissible[int(self.rng.integers(len(admissible)))], "memory is empty")
+        nearest = situation.retrieved[0].experience
+        values = {a.action: a.q for a in nearest.actions}
+        untried = [a for a in admissible if a not in values]
+        if untried:
+            return Decision(
+                untried[int(self.rng.integers(len(untried)))], "not tried in the most similar state"
+            )
+        best = max(admissible, key=lambda a: values[a])
+        return Decision(best, f"best Q {values[best]:.3f} in the most similar state")
+
+    def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
+        """One memory-greedy decision per situation."""
+        return [self.choose(s, training) for s in situations]

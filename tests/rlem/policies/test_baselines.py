@@ -1,0 +1,91 @@
+"""The random and memory-greedy baselines, run through the policy contract checker."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from memory_store import ActionRecord, ExperienceRecord, Retrieved
+from rlem.policies.base import Decision, Policy, PolicyContractError, Situation, check_policy, followed_advice
+from rlem.policies.baselines import MemoryGreedyPolicy, RandomPolicy
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ACTIONS = ("left", "down", "right", "up")
+
+
+def state(*actions: tuple[str, float], similarity: float = 0.9) -> Retrieved:
+    values = tuple(ActionRecord(name, "", q, 0.0, 1) for name, q in actions)
+    return Retrieved(
+        similarity, ExperienceRecord(1, "t", "o", ACTIONS, "", 1, 0.0, 0.0, (), NOW, NOW, values)
+    )
+
+
+def situation(*retrieved: Retrieved, actions: tuple[str, ...] = ACTIONS) -> Situation:
+    return Situation("Reach the goal.", "You are at the start.", actions, retrieved=retrieved)
+
+
+def test_random_is_uniform_and_admissible():
+    decisions = check_policy(RandomPolicy(seed=0), [situation()] * 400)
+    counts = {a: sum(d.action == a for d in decisions) for a in ACTIONS}
+    assert all(70 < c < 130 for c in counts.values())
+
+
+def test_memory_greedy_tries_untried_actions_first_then_takes_the_best():
+    policy = MemoryGreedyPolicy(seed=0)
+    partly = state(("left", 0.5), ("down", 0.9))
+    chosen = {check_policy(policy, [situation(partly)])[0].action for _ in range(50)}
+    assert chosen == {"right", "up"}
+    full = state(("left", 0.5), ("down", 0.9), ("right", 0.1), ("up", 0.0))
+    assert check_policy(policy, [situation(full)])[0].action == "down"
+
+
+def test_memory_greedy_learns_with_step_costs_too():
+    # Every action costs; the least costly is still the best.
+    costs = state(("left", -5.0), ("down", -1.5), ("right", -3.0), ("up", -9.0))
+    assert check_policy(MemoryGreedyPolicy(seed=1), [situation(costs)])[0].action == "down"
+
+
+def test_memory_greedy_explores_only_while_training():
+    full = state(("left", 0.5), ("down", 0.9), ("right", 0.1), ("up", 0.0))
+    policy = MemoryGreedyPolicy(epsilon=0.5, seed=2)
+    evaluation = check_policy(policy, [situation(full)] * 100, training=False)
+    assert {d.action for d in evaluation} == {"down"}
+    training = check_policy(policy, [situation(full)] * 200, training=True)
+    assert 30 < sum(d.action != "down" for d in training) < 120
+
+
+def test_memory_greedy_with_an_empty_memory_is_random_over_admissible():
+    decisions = check_policy(MemoryGreedyPolicy(seed=3), [situation(actions=("a", "b"))] * 50)
+    assert {d.action for d in decisions} == {"a", "b"}
+
+
+def test_memory_greedy_ignores_stored_actions_that_are_not_admissible_now():
+    other = state(("jump", 9.0), ("left", 0.1), ("down", 0.2), ("right", 0.3), ("up", 0.4))
+    assert check_policy(MemoryGreedyPolicy(seed=4), [situation(other)])[0].action == "up"
+
+
+def test_advice_following_is_measured_against_encouraged_actions():
+    offered = Situation("t", "o", ACTIONS, encouraged=("left",))
+    assert followed_advice(offered, Decision("left")) is True
+    assert followed_advice(offered, Decision("up")) is False
+    assert followed_advice(situation(), Decision("up")) is None
+
+
+class Broken(Policy):
+    name = "broken"
+
+    def decide(self, situations, *, training):
+        return [Decision("teleport") for _ in situations]
+
+
+def test_the_checker_catches_inadmissible_actions_and_missing_decisions():
+    with pytest.raises(PolicyContractError, match="chose 'teleport', not one of"):
+        check_policy(Broken(), [situation()])
+
+    class Short(Policy):
+        def decide(self, situations, *, training):
+            return []
+
+    with pytest.raises(PolicyContractError, match="0 decisions for 1 situations"):
+        check_policy(Short(), [situation()])

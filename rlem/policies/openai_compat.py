@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlem.errors import RlemError
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
+from rlem.policies.echo import action_logprob, joined
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
 
@@ -104,31 +105,21 @@ class OpenAIPolicy(Policy):
 
     def action_logprob(self, prompt: str, action: str) -> tuple[float, int]:
         """(mean log-probability of the action's tokens after the prompt, prompt tokens)."""
-        separator = "" if not prompt or prompt[-1].isspace() else " "
         answer = self.post(
             "/completions",
             {
                 "model": self.config.model,
-                "prompt": prompt + separator + action,
+                "prompt": joined(prompt, action),
                 "max_tokens": 1,
                 "echo": True,
                 "logprobs": 1,
                 "temperature": 0.0,
             },
         )
-        logprobs = answer["choices"][0].get("logprobs") or {}
-        offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
-        if not offsets or not values:
+        scored = action_logprob(answer["choices"][0], prompt)
+        if scored is None:
             raise ServerError(f"{self.config.base_url} does not echo log-probabilities: use decide=generate")
-        start = len(prompt)
-        # The echoed prompt+action, without the one generated token at the end.
-        own = [
-            v
-            for offset, v in zip(offsets[:-1], values[:-1], strict=True)
-            if offset >= start and v is not None
-        ]
-        prompt_tokens = sum(1 for offset in offsets[:-1] if offset < start)
-        return (sum(own) / len(own) if own else float("-inf")), prompt_tokens
+        return scored
 
     def score(self, situation: Situation) -> Decision:
         """The admissible action with the highest mean log-probability."""

@@ -1,0 +1,106 @@
+"""llama-cpp-python policy: the fast path on CPU, for GGUF models (install the `llamacpp` extra).
+
+`generate` uses the shared generate/retry/fallback flow; `score` echoes prompt+action and ranks
+actions by the mean log-probability of their tokens. llama.cpp keeps the evaluated prompt in its
+key/value cache and reuses the common prefix, so each further candidate costs only its own tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rlem.errors import RlemError
+from rlem.policies.base import Decision, Policy, Situation
+from rlem.policies.baselines import MemoryGreedyPolicy
+from rlem.policies.echo import action_logprob, joined
+from rlem.policies.generation import Completion, decide_by_generation
+from rlem.policies.matching import DEFAULT_THRESHOLD
+
+
+class LlamaCppConfig(BaseModel):
+    """Settings of the llama.cpp policy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: Path | None = None
+    decide: Literal["generate", "score"] = "score"
+    context: int = Field(default=4096, ge=256)
+    threads: int | None = None
+    max_tokens: int = Field(default=32, ge=1)
+    match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, le=1)
+    seed: int | None = None
+
+
+class LlamaCppPolicy(Policy):
+    """A GGUF model run in-process by llama.cpp."""
+
+    name = "llamacpp"
+
+    def __init__(self, config: LlamaCppConfig):
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise RlemError(
+                "the llamacpp policy needs llama-cpp-python: pip install -e '.[llamacpp]'"
+            ) from None
+        from rlem.policies.hf import packaged_model
+
+        path = config.model or packaged_model()
+        if not path.exists():
+            raise RlemError(f"model {path} does not exist: pass a .gguf file")
+        self.config = config
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=config.context,
+            n_threads=config.threads,
+            logits_all=True,
+            seed=config.seed or 0,
+            verbose=False,
+        )
+        self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
+
+    def chat(self, prompt: str) -> Completion:
+        """One greedy chat completion."""
+        answer = self.llm.create_chat_completion(
+            messages=[{"role": "user", "content": prompt}], max_tokens=self.config.max_tokens, temperature=0.0
+        )
+        usage = answer.get("usage") or {}
+        text = answer["choices"][0]["message"].get("content") or ""
+        return Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+
+    def score(self, situation: Situation) -> Decision:
+        """The admissible action with the highest mean log-probability after the prompt."""
+        start = time.perf_counter()
+        results = []
+        for action in situation.available_actions:
+            answer = self.llm.create_completion(
+                joined(situation.prompt, action), max_tokens=1, echo=True, logprobs=1, temperature=0.0
+            )
+            scored = action_logprob(answer["choices"][0], situation.prompt)
+            assert scored is not None, "llama.cpp echoes log-probabilities when logits_all is on"
+            results.append(scored)
+        best = max(range(len(results)), key=lambda i: results[i][0])
+        return Decision(
+            situation.available_actions[best],
+            f"log-likelihood {results[best][0]:.3f}",
+            latency_s=time.perf_counter() - start,
+            prompt_tokens=results[best][1],
+        )
+
+    def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
+        """Decide for each situation in turn (llama.cpp runs one sequence at a time here)."""
+        if not situations:
+            return []
+        if self.config.decide == "generate":
+            complete = lambda prompts: [self.chat(p) for p in prompts]  # noqa: E731
+            return decide_by_generation(situations, complete, self.config.match_threshold, self.fallback)
+        return [self.score(s) for s in situations]
+
+    def close(self) -> None:
+        """Free the model."""
+        self.llm.close()

@@ -70,6 +70,7 @@ def run(trials: int, seed: int) -> dict:
     with Progress() as progress:
         for layout, (directory, chat) in LAYOUTS.items():
             policy = HFPolicy(base.config.model_copy(update={"chat": chat}), base.model, base.tokenizer)
+            assert policy.chat == chat, "the layout under test needs its own prompt format"
             templates = load_templates(directory)
             task = progress.add_task(f"{layout} layout", total=trials)
             followed, started = 0, time.perf_counter()

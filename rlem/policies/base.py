@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from memory_store import Retrieved
 
@@ -52,6 +53,8 @@ class Policy(ABC):
     """Chooses one admissible action per situation; `training` allows exploration."""
 
     name: str = "policy"
+    # The exemplar template folder this policy works best with; None: the default (paper) layout.
+    templates: Path | None = None
 
     @abstractmethod
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:

@@ -20,12 +20,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlem.errors import RlemError
+from rlem.exemplars import DEFAULT_TEMPLATE_DIR, PATTERN_TEMPLATE_DIR
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
 
 DecideMode = Literal["generate", "score", "guided"]
+# Below this size a model follows exemplars written as a pattern to complete far better than the
+# paper's layout (bench/results/advice_following.md: SmolLM2-135M 0.90 against 0.50).
+SMALL_MODEL_PARAMETERS = 1_000_000_000
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -38,7 +42,8 @@ class HFConfig(BaseModel):
     decide: DecideMode = "score"
     beta: float = Field(default=1.0, ge=0)
     max_new_tokens: int = Field(default=32, ge=1)
-    chat: bool = True
+    # None: chat format and the paper's layout for large models, raw pattern completion for small.
+    chat: bool | None = None
     device: str | None = None
     match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, le=1)
     seed: int | None = None
@@ -112,12 +117,17 @@ class HFPolicy(Policy):
         if model is None or tokenizer is None:
             model, tokenizer = load(config.model or packaged_model(), config.device)
         self.model, self.tokenizer = model, tokenizer
+        small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+        self.chat = (not small if config.chat is None else config.chat) and bool(
+            getattr(tokenizer, "chat_template", None)
+        )
+        self.templates = PATTERN_TEMPLATE_DIR if small else DEFAULT_TEMPLATE_DIR
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
 
     def encode(self, prompt: str) -> list[int]:
         """Token ids of a prompt, in the model's chat format when it has one and `chat` is on."""
-        if self.config.chat and getattr(self.tokenizer, "chat_template", None):
+        if self.chat:
             messages = [{"role": "user", "content": prompt}]
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -125,8 +135,7 @@ class HFPolicy(Policy):
 
     def candidate_ids(self, prompt: str, action: str) -> list[int]:
         """Token ids of an action as it would follow the prompt."""
-        raw = not (self.config.chat and getattr(self.tokenizer, "chat_template", None))
-        spaced = " " + action if raw and prompt and not prompt[-1].isspace() else action
+        spaced = " " + action if not self.chat and prompt and not prompt[-1].isspace() else action
         return self.tokenizer(spaced, add_special_tokens=False)["input_ids"] or [self.pad_id]
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:

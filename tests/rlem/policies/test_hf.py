@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
-from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt
+from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.base import Situation, check_policy, followed_advice
 from rlem.policies.hf import HFConfig, HFPolicy, packaged_model, value_bonus
 
@@ -98,3 +98,13 @@ def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
     (decision,) = check_policy(policy, [s])
     with capsys.disabled():
         print(f"\nSmolLM2 {mode}: chose {decision.action!r}, followed advice: {followed_advice(s, decision)}")
+
+
+def test_small_models_default_to_the_pattern_layout_without_chat_format(smollm2, tiny_lm):
+    from rlem.exemplars import PATTERN_TEMPLATE_DIR
+
+    assert (smollm2.chat, smollm2.templates) == (False, PATTERN_TEMPLATE_DIR)
+    forced = HFPolicy(HFConfig(chat=True), smollm2.model, smollm2.tokenizer)
+    assert forced.chat is True
+    model, tokenizer = tiny_lm
+    assert HFPolicy(HFConfig(chat=True), model, tokenizer).chat is False  # no chat template to use

@@ -1,0 +1,120 @@
+"""Policy throughput of the transformers backend: generate vs score, batch 1 vs batch 8.
+
+    python -m bench.policy_bench [--decisions 32] [--out bench/results]
+
+The packaged SmolLM2-135M-Instruct decides on FrozenLake-like prompts with one exemplar (the
+advice-following benchmark's prompts). Decisions/s counts situations decided per second of wall
+time; tokens/s counts prompt plus generated tokens processed per second. Both decide modes see the
+same prompts; each configuration runs after one warm-up batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from bench.advice_following import MOVES, TASK, trial
+from bench.machine import describe_machine, load_average
+from bench.report import table
+from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
+from rlem.policies.base import Situation
+from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
+
+
+def situations(count: int, policy: HFPolicy) -> list[Situation]:
+    """`count` FrozenLake-like situations with one exemplar each (pattern layout)."""
+    tokenizer, templates = HFTokenizer(policy.tokenizer), load_templates(PATTERN_TEMPLATE_DIR)
+    made = []
+    for i in range(count):
+        hit, current, _ = trial(np.random.default_rng(i))
+        prompt = build_prompt(
+            TASK, current, MOVES, [hit], ExemplarConfig(token_budget=2048), tokenizer, templates
+        )
+        made.append(Situation(TASK, current, MOVES, (hit,), prompt=prompt.text, encouraged=prompt.encouraged))
+    return made
+
+
+def measure(policy: HFPolicy, cases: list[Situation], batch: int) -> dict:
+    """Decide all cases in batches of `batch` after one warm-up batch; return the rates."""
+    policy.decide(cases[:batch], training=False)
+    tokens, started = 0, time.perf_counter()
+    for start in range(0, len(cases), batch):
+        for decision in policy.decide(cases[start : start + batch], training=False):
+            tokens += decision.prompt_tokens + decision.generated_tokens
+    seconds = time.perf_counter() - started
+    return {"decisions_per_s": len(cases) / seconds, "tokens_per_s": tokens / seconds, "seconds": seconds}
+
+
+def run(decisions: int) -> dict:
+    """Every (mode, batch) configuration on the same situations."""
+    base = HFPolicy(HFConfig(model=packaged_model(), max_new_tokens=16))
+    cases = situations(decisions, base)
+    rows = []
+    with Progress() as progress:
+        task = progress.add_task("policy throughput", total=4)
+        for mode in ("generate", "score"):
+            policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
+            for batch in (1, 8):
+                rows.append(
+                    {"mode": mode, "batch": batch, "decisions": decisions, **measure(policy, cases, batch)}
+                )
+                progress.advance(task)
+    device = str(next(base.model.parameters()).device)
+    return {
+        "benchmark": "policy_throughput",
+        "command": "python -m bench.policy_bench" + (f" --decisions {decisions}" if decisions != 32 else ""),
+        "model": packaged_model().name,
+        "device": device,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": describe_machine(None, load_average()),
+        "results": rows,
+    }
+
+
+def ratio(a: dict, b: dict) -> float:
+    """Decisions/s of a over b, measured side by side in the same run."""
+    return a["decisions_per_s"] / b["decisions_per_s"]
+
+
+def main() -> None:
+    """Run and write policy.json and policy.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args()
+    result = run(args.decisions)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "policy.json").write_text(json.dumps(result, indent=1) + "\n")
+    by = {(r["mode"], r["batch"]): r for r in result["results"]}
+    lines = [
+        "# Policy throughput (transformers backend)",
+        "",
+        f"`{result['command']}` on {result['started_at']}: {result['model']} on {result['device']}; "
+        f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores. "
+        "Pattern layout, one exemplar, 4 admissible actions, generate with up to 16 new tokens.",
+        "",
+        *table(
+            ["mode", "batch", "decisions/s", "tokens/s"],
+            [
+                [r["mode"], r["batch"], f"{r['decisions_per_s']:.2f}", f"{r['tokens_per_s']:.0f}"]
+                for r in result["results"]
+            ],
+        ),
+        "",
+        "score / generate at batch 1: "
+        f"{ratio(by['score', 1], by['generate', 1]):.2f}x; batch 8 / batch 1 for score: "
+        f"{ratio(by['score', 8], by['score', 1]):.2f}x, "
+        f"for generate: {ratio(by['generate', 8], by['generate', 1]):.2f}x.",
+    ]
+    (args.out / "policy.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

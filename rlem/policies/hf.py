@@ -10,8 +10,9 @@ Three ways to decide, all batched over situations:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
+import io
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,17 +75,10 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     where = {"gguf_file": path.name} if path.suffix == ".gguf" else {"local_files_only": True}
     folder = str(path.parent if path.suffix == ".gguf" else path)
-    # The GGUF converter draws its own tqdm bar; the CLI shows its own progress instead.
-    before = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
+    # The GGUF converter draws its own tqdm bar on stderr; the CLI shows its own progress instead.
+    with contextlib.redirect_stderr(io.StringIO()):
         tokenizer = AutoTokenizer.from_pretrained(folder, **where)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **where).to(device).eval()
-    finally:
-        if before is None:
-            os.environ.pop("TQDM_DISABLE")
-        else:
-            os.environ["TQDM_DISABLE"] = before
     return model, tokenizer
 
 

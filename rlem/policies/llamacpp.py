@@ -1,8 +1,8 @@
 """llama-cpp-python policy: the fast path on CPU, for GGUF models (install the `llamacpp` extra).
 
-`generate` uses the shared generate/retry/fallback flow; `score` echoes prompt+action and ranks
-actions by the mean log-probability of their tokens. llama.cpp keeps the evaluated prompt in its
-key/value cache and reuses the common prefix, so each further candidate costs only its own tokens.
+`generate` uses the shared generate/retry/fallback flow; `score` evaluates the prompt once and
+then each candidate action on top of it (rewinding the key/value cache to the prompt's end), so a
+further candidate costs only its own tokens.
 """
 
 from __future__ import annotations
@@ -12,14 +12,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlem.errors import RlemError
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.echo import action_logprob, joined
+from rlem.policies.echo import joined
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities from one row of logits."""
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
 
 
 class LlamaCppConfig(BaseModel):
@@ -73,23 +80,42 @@ class LlamaCppPolicy(Policy):
         text = answer["choices"][0]["message"].get("content") or ""
         return Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
 
+    def action_logprobs(self, prompt: str, actions: Sequence[str]) -> tuple[list[float], int]:
+        """Mean log-probability of each action's tokens after the prompt, and the prompt's length.
+
+        The prompt is evaluated once; for each action the context is rewound to the prompt's end.
+        (Read from the logits directly: llama-cpp-python 0.3's echoed `token_logprobs` are those of
+        the token after each token, one position off.)
+        """
+        prefix = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        self.llm.reset()
+        self.llm.eval(prefix)
+        start = self.llm.n_tokens
+        first = log_softmax(self.llm.scores[start - 1])
+        means = []
+        for action in actions:
+            tokens = self.llm.tokenize(
+                joined(prompt, action)[len(prompt) :].encode(), add_bos=False, special=False
+            )
+            self.llm.n_tokens = start
+            self.llm.eval(tokens)
+            total = first[tokens[0]] + sum(
+                log_softmax(self.llm.scores[start + k - 1])[token]
+                for k, token in enumerate(tokens[1:], start=1)
+            )
+            means.append(float(total) / len(tokens))
+        return means, len(prefix)
+
     def score(self, situation: Situation) -> Decision:
         """The admissible action with the highest mean log-probability after the prompt."""
         start = time.perf_counter()
-        results = []
-        for action in situation.available_actions:
-            answer = self.llm.create_completion(
-                joined(situation.prompt, action), max_tokens=1, echo=True, logprobs=1, temperature=0.0
-            )
-            scored = action_logprob(answer["choices"][0], situation.prompt)
-            assert scored is not None, "llama.cpp echoes log-probabilities when logits_all is on"
-            results.append(scored)
-        best = max(range(len(results)), key=lambda i: results[i][0])
+        means, prompt_tokens = self.action_logprobs(situation.prompt, situation.available_actions)
+        best = max(range(len(means)), key=means.__getitem__)
         return Decision(
             situation.available_actions[best],
-            f"log-likelihood {results[best][0]:.3f}",
+            f"log-likelihood {means[best]:.3f}",
             latency_s=time.perf_counter() - start,
-            prompt_tokens=results[best][1],
+            prompt_tokens=prompt_tokens,
         )
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:

@@ -2,7 +2,9 @@
 
 `generate` asks the chat endpoint for an answer (see generation.py); `score` asks the completions
 endpoint to echo each prompt+action with log-probabilities and ranks actions by the mean
-log-probability of their own tokens (servers that support `echo`, such as llama.cpp's and vLLM's).
+log-probability of their own tokens (servers that support `echo`, such as vLLM). llama-cpp-python's
+server (0.3) echoes each token with the log-probability of the token after it, one position off
+(checked against transformers on the same weights): with it, use `generate`.
 Requests for the situations of a batch go out concurrently. 429 and 5xx answers and dropped
 connections are retried with exponential backoff; other 4xx answers are errors at once.
 """
@@ -105,18 +107,19 @@ class OpenAIPolicy(Policy):
 
     def action_logprob(self, prompt: str, action: str) -> tuple[float, int]:
         """(mean log-probability of the action's tokens after the prompt, prompt tokens)."""
+        text = joined(prompt, action)
         answer = self.post(
             "/completions",
             {
                 "model": self.config.model,
-                "prompt": joined(prompt, action),
+                "prompt": text,
                 "max_tokens": 1,
                 "echo": True,
                 "logprobs": 1,
                 "temperature": 0.0,
             },
         )
-        scored = action_logprob(answer["choices"][0], prompt)
+        scored = action_logprob(answer["choices"][0], prompt, text)
         if scored is None:
             raise ServerError(f"{self.config.base_url} does not echo log-probabilities: use decide=generate")
         return scored

@@ -10,7 +10,7 @@ import pytest
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
 from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.base import Situation, check_policy, followed_advice
-from rlem.policies.hf import HFConfig, HFPolicy, packaged_model, value_bonus
+from rlem.policies.hf import HFConfig, HFPolicy, value_bonus
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ACTIONS = ("go north", "go south", "open the door", "wait")
@@ -69,11 +69,6 @@ def test_generate_mode_retries_then_falls_back_to_the_memory(tiny_lm):
     assert decision.generated_tokens > 0
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    return HFPolicy(HFConfig(model=packaged_model(), decide="score"))
-
-
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
     tokenizer = HFTokenizer(smollm2.tokenizer)
@@ -85,6 +80,7 @@ def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
         [hit],
         ExemplarConfig(token_budget=1024),
         tokenizer,
+        load_templates(smollm2.templates),
     )
     s = Situation(
         "Leave the house.",

@@ -66,3 +66,19 @@ def test_adversarial_answers_never_escape_the_list(answer):
 def test_the_api_key_comes_from_the_named_variable(monkeypatch):
     monkeypatch.setenv("RLEM_TEST_KEY", "secret")
     assert OpenAIPolicy(OpenAIConfig(model="m", api_key_env="RLEM_TEST_KEY")).api_key == "secret"
+
+
+@pytest.mark.parametrize("mode", ["generate", "score"])
+def test_against_a_real_llama_cpp_server(llama_server, mode):
+    prompt = "Task: Leave the house.\nObservation: The front door is open.\nThe action that succeeded here:"
+    s = Situation(
+        "Leave the house.", "The front door is open.", ("go out", "go to bed", "wait"), prompt=prompt
+    )
+    served = OpenAIPolicy(OpenAIConfig(base_url=llama_server, model="smollm2", decide=mode, max_tokens=12))
+    try:
+        (decision,) = check_policy(served, [s, s])[:1]
+    finally:
+        served.close()
+    assert decision.prompt_tokens > 0
+    if mode == "generate":
+        assert decision.generated_tokens > 0

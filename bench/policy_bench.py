@@ -1,4 +1,4 @@
-"""Policy throughput of the transformers backend: generate vs score, batch 1 vs batch 8.
+"""Policy throughput: transformers generate vs score at batch 1 and 8, and llama.cpp at batch 1.
 
     python -m bench.policy_bench [--decisions 32] [--out bench/results]
 
@@ -25,6 +25,7 @@ from bench.report import table
 from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.base import Situation
 from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
+from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
 
 
 def situations(count: int, policy: HFPolicy) -> list[Situation]:
@@ -57,14 +58,19 @@ def run(decisions: int) -> dict:
     cases = situations(decisions, base)
     rows = []
     with Progress() as progress:
-        task = progress.add_task("policy throughput", total=4)
+        task = progress.add_task("policy throughput", total=6)
         for mode in ("generate", "score"):
             policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
             for batch in (1, 8):
-                rows.append(
-                    {"mode": mode, "batch": batch, "decisions": decisions, **measure(policy, cases, batch)}
-                )
+                row = {"backend": "hf", "mode": mode, "batch": batch, "decisions": decisions}
+                rows.append(row | measure(policy, cases, batch))
                 progress.advance(task)
+        for mode in ("generate", "score"):
+            native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
+            row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
+            rows.append(row | measure(native, cases, 1))
+            native.close()
+            progress.advance(task)
     device = str(next(base.model.parameters()).device)
     return {
         "benchmark": "policy_throughput",
@@ -91,18 +97,32 @@ def main() -> None:
     result = run(args.decisions)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "policy.json").write_text(json.dumps(result, indent=1) + "\n")
-    by = {(r["mode"], r["batch"]): r for r in result["results"]}
+    text = render(result)
+    (args.out / "policy.md").write_text(text)
+    print(text)
+
+
+def render(result: dict) -> str:
+    """The markdown report of one run."""
+    by = {(r["mode"], r["batch"]): r for r in result["results"] if r["backend"] == "hf"}
+    native = {r["mode"]: r for r in result["results"] if r["backend"] == "llamacpp"}
     lines = [
-        "# Policy throughput (transformers backend)",
+        "# Policy throughput",
         "",
         f"`{result['command']}` on {result['started_at']}: {result['model']} on {result['device']}; "
         f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores. "
         "Pattern layout, one exemplar, 4 admissible actions, generate with up to 16 new tokens.",
         "",
         *table(
-            ["mode", "batch", "decisions/s", "tokens/s"],
+            ["backend", "mode", "batch", "decisions/s", "tokens/s"],
             [
-                [r["mode"], r["batch"], f"{r['decisions_per_s']:.2f}", f"{r['tokens_per_s']:.0f}"]
+                [
+                    r["backend"],
+                    r["mode"],
+                    r["batch"],
+                    f"{r['decisions_per_s']:.2f}",
+                    f"{r['tokens_per_s']:.0f}",
+                ]
                 for r in result["results"]
             ],
         ),
@@ -110,10 +130,11 @@ def main() -> None:
         "score / generate at batch 1: "
         f"{ratio(by['score', 1], by['generate', 1]):.2f}x; batch 8 / batch 1 for score: "
         f"{ratio(by['score', 8], by['score', 1]):.2f}x, "
-        f"for generate: {ratio(by['generate', 8], by['generate', 1]):.2f}x.",
+        f"for generate: {ratio(by['generate', 8], by['generate', 1]):.2f}x; "
+        f"llama.cpp / transformers at batch 1: score {ratio(native['score'], by['score', 1]):.2f}x, "
+        f"generate {ratio(native['generate'], by['generate', 1]):.2f}x.",
     ]
-    (args.out / "policy.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class LlamaCppConfig(BaseModel):
     context: int = Field(default=4096, ge=256)
     threads: int | None = None
     max_tokens: int = Field(default=32, ge=1)
+    # Raw completion suits the small packaged model and the pattern layout; chat format, large ones.
+    chat: bool = False
     match_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, le=1)
     seed: int | None = None
 
@@ -71,13 +73,19 @@ class LlamaCppPolicy(Policy):
         )
         self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
 
-    def chat(self, prompt: str) -> Completion:
-        """One greedy chat completion."""
-        answer = self.llm.create_chat_completion(
-            messages=[{"role": "user", "content": prompt}], max_tokens=self.config.max_tokens, temperature=0.0
-        )
+    def complete_one(self, prompt: str) -> Completion:
+        """One greedy completion, in chat format if configured."""
+        if self.config.chat:
+            answer = self.llm.create_chat_completion(
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=self.config.max_tokens,
+                temperature=0.0,
+            )
+            text = answer["choices"][0]["message"].get("content") or ""
+        else:
+            answer = self.llm.create_completion(prompt, max_tokens=self.config.max_tokens, temperature=0.0)
+            text = answer["choices"][0].get("text") or ""
         usage = answer.get("usage") or {}
-        text = answer["choices"][0]["message"].get("content") or ""
         return Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
 
     def action_logprobs(self, prompt: str, actions: Sequence[str]) -> tuple[list[float], int]:
@@ -123,7 +131,7 @@ class LlamaCppPolicy(Policy):
         if not situations:
             return []
         if self.config.decide == "generate":
-            complete = lambda prompts: [self.chat(p) for p in prompts]  # noqa: E731
+            complete = lambda prompts: [self.complete_one(p) for p in prompts]  # noqa: E731
             return decide_by_generation(situations, complete, self.config.match_threshold, self.fallback)
         return [self.score(s) for s in situations]
 

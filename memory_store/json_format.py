@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -57,27 +58,22 @@ class MemoryDoc(BaseModel):
 
 def dump(records: list[ExperienceRecord], namespace: str, embedding_model: str, path: Path) -> None:
     """Write the records as one JSON document (atomically)."""
+    experiences = [ExperienceDoc.model_validate(fields(StateSnapshot.of(r))) for r in records]
     doc = MemoryDoc(
         format="rlem-memory",
         version=1,
         namespace=namespace,
         embedding_model=embedding_model,
-        experiences=[
-            ExperienceDoc(
-                task=r.task,
-                observation=r.observation,
-                available_actions=list(r.available_actions),
-                extra=r.extra,
-                visits=r.visits,
-                last_reward=r.last_reward,
-                total_reward=r.total_reward,
-                action_history=list(r.action_history),
-                actions=[ActionDoc(**vars(a)) for a in r.actions],
-            )
-            for r in records
-        ],
+        experiences=experiences,
     )
     write_atomically(path, (json.dumps(doc.model_dump(), indent=1, ensure_ascii=False) + "\n").encode())
+
+
+def fields(snapshot: StateSnapshot) -> dict:
+    """A snapshot's fields as plain data, its embedding left out (documents are re-embedded on import)."""
+    data = asdict(snapshot)
+    del data["embedding"]
+    return data
 
 
 def load(path: Path) -> list[StateSnapshot]:
@@ -90,15 +86,10 @@ def load(path: Path) -> list[StateSnapshot]:
         raise InvalidFile(f"{path} is not an rlem JSON memory: {first_problem(exc)}") from None
     return [
         StateSnapshot(
-            task=e.task,
-            observation=e.observation,
+            **e.model_dump(exclude={"available_actions", "action_history", "actions"}),
             available_actions=tuple(e.available_actions),
-            extra=e.extra,
-            visits=e.visits,
-            last_reward=e.last_reward,
-            total_reward=e.total_reward,
             action_history=tuple(e.action_history),
-            actions=tuple(ActionRecord(a.action, a.reason, a.q, a.reward, a.visits) for a in e.actions),
+            actions=tuple(ActionRecord(**a.model_dump()) for a in e.actions),
         )
         for e in doc.experiences
     ]

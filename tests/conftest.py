@@ -21,20 +21,28 @@ PG_URL = os.environ.get("RLEM_TEST_PG_URL", DEFAULT_PG_URL)
 REQUIRE_PG = os.environ.get("RLEM_REQUIRE_POSTGRES") == "1"
 
 
+def admin_connection():
+    """An autocommit psycopg connection to the test server's maintenance database."""
+    import psycopg
+
+    url = make_url(PG_URL)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
 def postgres_problem() -> str | None:
     """Why PostgreSQL tests cannot run here, or None when the server answers."""
     import psycopg
 
-    url = make_url(PG_URL)
     try:
-        with psycopg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname=url.database,
-            connect_timeout=3,
-        ):
+        with admin_connection():
             return None
     except psycopg.Error as exc:
         return str(exc).strip().splitlines()[0]
@@ -45,37 +53,17 @@ PG_PROBLEM = postgres_problem()
 
 def create_pg_database() -> str:
     """Create an empty database on the test server and return its SQLAlchemy URL."""
-    import psycopg
-
-    url = make_url(PG_URL)
     name = f"rlem_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        autocommit=True,
-    ) as connection:
+    with admin_connection() as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    return url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def drop_pg_database(db_url: str) -> None:
     """Drop a test database, disconnecting anything still attached."""
-    import psycopg
-
-    url = make_url(PG_URL)
-    name = make_url(db_url).database
-    with psycopg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        autocommit=True,
-    ) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with admin_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)')
 
 
 def require_postgres() -> None:

@@ -12,21 +12,18 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.toy_text.frozen_lake import MAPS, generate_random_map
 
-from envs.base import InvalidAction, Observation, StepResult, TextEnv
+from envs.base import Observation
+from envs.toy_text import ToyText
 
-# gymnasium's action numbers, in its order.
-MOVES = ("move left", "move down", "move right", "move up")
 SIZES = {"4x4": 4, "8x8": 8}
 STEP_LIMITS = {4: 100, 8: 200}
+CELLS = {"S": "the start", "F": "frozen ice", "H": "a hole", "G": "the goal"}
 
 
-def describe_map(rows: list[str]) -> str:
-    """The map as text rows, row 1 at the top, with a legend."""
-    return "\n".join(rows) + "\n(S start, F frozen ice, H hole, G goal)"
-
-
-class FrozenLake(TextEnv):
+class FrozenLake(ToyText):
     """FrozenLake with its own text for every state."""
+
+    actions = ("move left", "move down", "move right", "move up")
 
     def __init__(self, size: int = 4, slippery: bool = False, random_map: bool = False):
         self.size, self.slippery, self.random_map = size, slippery, random_map
@@ -36,9 +33,7 @@ class FrozenLake(TextEnv):
             + (":random" if random_map else "")
         )
         self.rows: list[str] = list(MAPS[f"{size}x{size}"])
-        self.env = self.make(self.rows)
-        self.position = 0
-        self.done = True
+        super().__init__(self.make(self.rows))
 
     def make(self, rows: list[str]) -> gym.Env:
         """The gymnasium environment for a map, with the standard step limit."""
@@ -52,26 +47,22 @@ class FrozenLake(TextEnv):
         ice = (
             "The ice is slippery: a move may slide you to either side." if self.slippery else "The ice holds."
         )
+        legend = "(S start, F frozen ice, H hole, G goal)"
         return (
             "Walk on the frozen lake from the start S to the goal G without stepping into a hole H. "
-            f"{ice} Map, row 1 at the top:\n{describe_map(self.rows)}"
+            f"{ice} Map, row 1 at the top:\n" + "\n".join(self.rows) + f"\n{legend}"
         )
 
-    def observe(self) -> Observation:
+    def describe(self) -> str:
         """Where the agent is, in words and on the map (marked A)."""
-        row, col = divmod(self.position, self.size)
+        row, col = divmod(int(self.state), self.size)
         grid = [
             "".join("A" if (r, c) == (row, col) else cell for c, cell in enumerate(line))
             for r, line in enumerate(self.rows)
         ]
-        text = f"You are at row {row + 1}, column {col + 1}, on {self.cell_name(row, col)}.\n" + "\n".join(
+        return f"You are at row {row + 1}, column {col + 1}, on {CELLS[self.rows[row][col]]}.\n" + "\n".join(
             grid
         )
-        return Observation(self.task, text, MOVES)
-
-    def cell_name(self, row: int, col: int) -> str:
-        """The kind of cell at (row, col), in words."""
-        return {"S": "the start", "F": "frozen ice", "H": "a hole", "G": "the goal"}[self.rows[row][col]]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
         """Start an episode; with random maps, the seed picks the map."""
@@ -79,32 +70,14 @@ class FrozenLake(TextEnv):
             self.env.close()
             self.rows = generate_random_map(size=self.size, seed=seed)
             self.env = self.make(self.rows)
-        self.position, _ = self.env.reset(seed=seed, options=options)
-        self.done = False
-        return self.observe()
-
-    def step(self, action: str) -> StepResult:
-        """Move; reaching the goal pays 1 and succeeds, a hole ends the episode with 0."""
-        if self.done:
-            raise InvalidAction("the episode is over: call reset() first")
-        if action not in MOVES:
-            raise InvalidAction(f"{action!r} is not one of the admissible actions {list(MOVES)}")
-        self.position, reward, terminated, truncated, _ = self.env.step(MOVES.index(action))
-        self.done = terminated or truncated
-        success = bool(terminated and reward > 0)
-        return StepResult(self.observe(), float(reward), terminated, truncated, {"success": success})
-
-    def close(self) -> None:
-        """Close the gymnasium environment."""
-        self.env.close()
+        return super().reset(seed=seed, options=options)
 
 
 def from_spec(arguments: list[str]) -> FrozenLake:
     """`4x4` or `8x8` (default 4x4), then any of `slippery`, `random`."""
     size = SIZES.get(arguments[0]) if arguments else 4
     flags = set(arguments[1:] if arguments and arguments[0] in SIZES else arguments)
-    unknown = flags - {"slippery", "random"}
-    if size is None or unknown:
+    if size is None or flags - {"slippery", "random"}:
         raise ValueError(
             f"frozenlake takes a size (4x4, 8x8) and the flags slippery, random; got {arguments}"
         )

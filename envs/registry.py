@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envs import frozenlake
+from envs import cliffwalking, frozenlake
 from envs.base import TextEnv
+from envs.blackjack import Blackjack
+from envs.taxi import Taxi
+
+
+def no_arguments(make: Callable[[], TextEnv]) -> Callable[[list[str]], TextEnv]:
+    """A spec parser for environments that take no arguments."""
+
+    def parse(arguments: list[str]) -> TextEnv:
+        if arguments:
+            raise ValueError(f"takes no arguments, got {arguments}")
+        return make()
+
+    return parse
+
 
 REGISTRY: dict[str, Callable[[list[str]], TextEnv]] = {
     "frozenlake": frozenlake.from_spec,
+    "taxi": no_arguments(Taxi),
+    "cliffwalking": cliffwalking.from_spec,
+    "blackjack": no_arguments(Blackjack),
 }
 
 

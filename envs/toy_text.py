@@ -1,0 +1,63 @@
+"""The shared adapter for gymnasium's toy-text environments: actions by name, steps checked, success.
+
+Each environment module supplies the action names (in gymnasium's order), the task text and a
+description of the current state; this base class does the bookkeeping.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import gymnasium as gym
+
+from envs.base import InvalidAction, Observation, StepResult, TextEnv
+
+
+class ToyText(TextEnv):
+    """A gymnasium toy-text environment told in words."""
+
+    actions: tuple[str, ...] = ()
+
+    def __init__(self, env: gym.Env):
+        self.env = env
+        self.state: Any = None
+        self.done = True
+
+    @property
+    @abstractmethod
+    def task(self) -> str:
+        """The goal of the episode (constant while it runs)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The current state in words."""
+
+    def succeeded(self, reward: float, terminated: bool) -> bool:
+        """Whether a terminating step achieved the task (default: it paid a positive reward)."""
+        return terminated and reward > 0
+
+    def observe(self) -> Observation:
+        """The task, the state in words, and the actions."""
+        return Observation(self.task, self.describe(), self.actions)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
+        """Start an episode."""
+        self.state, _ = self.env.reset(seed=seed, options=options)
+        self.done = False
+        return self.observe()
+
+    def step(self, action: str) -> StepResult:
+        """Take an admissible action by name."""
+        if self.done:
+            raise InvalidAction("the episode is over: call reset() first")
+        if action not in self.actions:
+            raise InvalidAction(f"{action!r} is not one of the admissible actions {list(self.actions)}")
+        self.state, reward, terminated, truncated, _ = self.env.step(self.actions.index(action))
+        self.done = terminated or truncated
+        success = self.succeeded(float(reward), terminated)
+        return StepResult(self.observe(), float(reward), terminated, truncated, {"success": success})
+
+    def close(self) -> None:
+        """Close the gymnasium environment."""
+        self.env.close()

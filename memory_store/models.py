@@ -160,3 +160,15 @@ class Eviction(Base):
     action: Mapped[str | None] = mapped_column(Text, nullable=True)
     details: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RunEpisode(Base):
+    """A training episode whose memory updates are committed, written in the same transaction."""
+
+    __tablename__ = "rlem_run_episodes"
+    __table_args__ = (UniqueConstraint("run_id", "episode", name="uq_rlem_run_episodes"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    episode: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -19,7 +19,7 @@ from memory_store.averaging import Averaging
 from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs
 from memory_store.index import check_vectors, normalized
-from memory_store.models import ActionValue, Eviction, Experience, Namespace, state_hash
+from memory_store.models import ActionValue, Eviction, Experience, Namespace, RunEpisode, state_hash
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
 from memory_store.sync import SyncPoint, VectorMirror, counters, decode, sync
 from memory_store.writes import apply_updates, put_states
@@ -242,6 +242,15 @@ class StoreTransaction:
         other = StoreTransaction(store, self.session, writing=self.writing)
         self.siblings.append(other)
         return other
+
+    def journal(self, run_id: str, episode: str) -> None:
+        """Record, in this transaction, that a run's episode has its updates committed."""
+        assert self.writing, "the run journal is written in a write transaction"
+        self.session.add(RunEpisode(run_id=run_id, episode=episode))
+
+    def journaled(self, run_id: str) -> set[str]:
+        """The episodes of a run whose updates are committed."""
+        return set(self.session.scalars(select(RunEpisode.episode).where(RunEpisode.run_id == run_id)))
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""

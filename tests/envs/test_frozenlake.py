@@ -64,7 +64,10 @@ def test_random_maps_follow_the_seed():
 
 
 def test_unknown_specs_are_refused_with_what_exists():
-    with pytest.raises(UnknownEnvironment, match="unknown environment .chess.*known are blackjack, cliffwalking, frozenlake, taxi"):
+    with pytest.raises(
+        UnknownEnvironment,
+        match="unknown environment .chess.*known are blackjack, cliffwalking, frozenlake, taxi",
+    ):
         make_env("chess")
     with pytest.raises(UnknownEnvironment, match="bad spec 'frozenlake:5x5'"):
         make_env("frozenlake:5x5")

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from memory_store.schema import head_revision
 from tests.memory_store.test_schema import at_first_revision_with_data
+
+HEAD = head_revision()
 
 
 def rlem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -18,21 +21,22 @@ def rlem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def test_upgrade_creates_then_reports_current(db_url):
     first = rlem("db", "upgrade", "--db", db_url)
     assert first.returncode == 0, first.stderr
-    assert "from revision empty to 0002" in first.stdout
+    assert f"from revision empty to {HEAD}" in first.stdout
     second = rlem("db", "upgrade", "--db", db_url)
-    assert "already at the newest schema revision 0002" in second.stdout
+    assert f"already at the newest schema revision {HEAD}" in second.stdout
     status = rlem("db", "status", "--db", db_url)
-    assert "revision 0002, newest 0002 (up to date)" in status.stdout
+    assert f"revision {HEAD}, newest {HEAD} (up to date)" in status.stdout
 
 
 def test_status_and_upgrade_of_an_old_database(db_url):
     at_first_revision_with_data(db_url)
     assert (
-        "revision 0001, newest 0002 (needs `rlem db upgrade`)" in rlem("db", "status", "--db", db_url).stdout
+        f"revision 0001, newest {HEAD} (needs `rlem db upgrade`)"
+        in rlem("db", "status", "--db", db_url).stdout
     )
     upgraded = rlem("db", "upgrade", "--db", db_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "from revision 0001 to 0002" in upgraded.stdout
+    assert f"from revision 0001 to {HEAD}" in upgraded.stdout
 
 
 def test_bad_urls_fail_with_one_line_and_exit_1(tmp_path: Path):

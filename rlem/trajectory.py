@@ -42,6 +42,7 @@ class EpisodeLog(BaseModel):
     episode_return: float | None = Field(default=None, alias="return")
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    run_key: str | None = None
 
 
 def read_episodes(path: Path) -> list[EpisodeLog]:

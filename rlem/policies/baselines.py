@@ -55,8 +55,11 @@ class MemoryGreedyPolicy(Policy):
             return Decision(
                 untried[int(self.rng.integers(len(untried)))], "not tried in the most similar state"
             )
-        best = max(admissible, key=lambda a: values[a])
-        return Decision(best, f"best Q {values[best]:.3f} in the most similar state")
+        top = max(values[a] for a in admissible)
+        # Random among equal bests: a fixed order would walk into the same wall forever.
+        ties = [a for a in admissible if values[a] == top]
+        best = ties[int(self.rng.integers(len(ties)))]
+        return Decision(best, f"best Q {top:.3f} in the most similar state")
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
         """One memory-greedy decision per situation."""

@@ -1,0 +1,160 @@
+"""`rlem run`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from memory_store import Averaging
+from memory_store.config import DEFAULT_URL
+from rlem.console import console, fail
+from rlem.options import NamespaceOption
+from rlem.policies.factory import PolicySpec
+from rlem.run import Run, RunConfig
+
+
+def parse_tasks(text: str) -> list[int]:
+    """`0-19`, `3,5,8`, or a mix: environment seeds."""
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            fail(f"task list {text!r}: use seeds like 0-19 or 3,5,8")
+        seeds.extend(range(int(low), int(high) + 1) if high else [int(low)])
+    return seeds
+
+
+def policy_spec(policy: str, decide: str | None, model: str | None, epsilon: float, seed: int) -> PolicySpec:
+    """The --policy, --decide, --model and --epsilon options as a backend spec."""
+    settings: dict = {}
+    if policy in ("hf", "llamacpp"):
+        settings = (
+            {"seed": seed} | ({"model": model} if model else {}) | ({"decide": decide} if decide else {})
+        )
+    elif policy == "openai":
+        if not model:
+            fail("--policy openai needs --model NAME@URL, e.g. smollm2@http://127.0.0.1:8000/v1")
+        name, _, url = model.partition("@")
+        settings = (
+            {"model": name, "seed": seed}
+            | ({"base_url": url} if url else {})
+            | ({"decide": decide} if decide else {})
+        )
+    elif policy == "memory-greedy":
+        settings = {"epsilon": epsilon, "seed": seed}
+    elif policy == "random":
+        settings = {"seed": seed}
+    else:
+        fail(f"unknown policy {policy!r}: choose hf, openai, llamacpp, memory-greedy or random")
+    return PolicySpec(backend=policy, settings=settings)
+
+
+def run_command(
+    env: Annotated[
+        str, typer.Option(help="Environment spec, e.g. frozenlake:4x4:random, taxi.")
+    ] = "frozenlake:4x4:random",
+    policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = "hf",
+    decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
+    memory: Annotated[str, typer.Option(help="rlem (learn) or off (the LLM alone).")] = "rlem",
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = "0-19",
+    test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = "1000-1009",
+    db: Annotated[str, typer.Option("--db", envvar="RLEM_DB", help="Database URL.")] = DEFAULT_URL,
+    namespace: NamespaceOption = "default",
+    out: Annotated[Path, typer.Option(help="Output folder (resumes if it holds this run).")] = Path(
+        "runs/latest"
+    ),
+    num_envs: Annotated[
+        int, typer.Option(min=1, help="Environments stepped in lockstep, one policy batch.")
+    ] = 1,
+    n_step: Annotated[
+        int | None, typer.Option(min=1, help="Bootstrap horizon; default full returns.")
+    ] = None,
+    gamma: Annotated[float, typer.Option(min=0, max=1)] = 1.0,
+    update_mode: Annotated[Averaging, typer.Option()] = Averaging.MEAN,
+    lr: Annotated[float, typer.Option()] = 0.1,
+    double_q: Annotated[bool, typer.Option("--double-q")] = False,
+    k: Annotated[int, typer.Option(min=0, help="Exemplars retrieved per decision.")] = 2,
+    epsilon: Annotated[float, typer.Option(help="Exploration of memory-greedy while training.")] = 0.1,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
+    if memory not in ("rlem", "off"):
+        fail(f"--memory {memory!r}: choose rlem or off")
+    config = RunConfig(
+        env=env,
+        policy=policy_spec(policy, decide, model, epsilon, seed),
+        memory=memory,
+        epochs=epochs,
+        train_tasks=parse_tasks(train_tasks),
+        test_tasks=parse_tasks(test_tasks),
+        db=db,
+        namespace=namespace,
+        num_envs=num_envs,
+        n_step=n_step,
+        gamma=gamma,
+        update_mode=update_mode,
+        lr=lr,
+        double_q=double_q,
+        k=k,
+        seed=seed,
+    )
+    run = Run(config, out)
+    total = epochs * (len(config.train_tasks) + len(config.test_tasks))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task("episodes", total=total, completed=len(run.records))
+            rows = []
+            for epoch in range(1, epochs + 1):
+                progress.update(bar, description=f"epoch {epoch}/{epochs}")
+                rows = run.epoch(epoch, lambda: progress.advance(bar))
+    finally:
+        run.close()
+    table = Table(title=escape(f"{env}: {policy} with memory {memory}"))
+    for column in (
+        "epoch",
+        "split",
+        "episodes",
+        "success",
+        "return",
+        "steps",
+        "fallbacks",
+        "advice followed",
+        "memory",
+    ):
+        table.add_column(column)
+    for row in rows:
+        advice = "-" if row["advice_following_rate"] is None else f"{row['advice_following_rate']:.2f}"
+        table.add_row(
+            str(row["epoch"]),
+            row["split"],
+            str(row["episodes"]),
+            f"{row['success_rate']:.2f}",
+            f"{row['mean_return']:.2f}",
+            f"{row['mean_steps']:.1f}",
+            f"{row['fallback_rate']:.2f}",
+            advice,
+            "-" if row["memory_size"] is None else str(row["memory_size"]),
+        )
+    console.print(table)
+    console.print(f"learning curve: {out / 'learning_curve.png'}; logs and metrics in {out}/", markup=False)

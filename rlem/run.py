@@ -1,0 +1,210 @@
+"""`rlem run`: epochs of training episodes (memory updated) and evaluation episodes (memory read only).
+
+Everything lands in the output folder: config.json, trajectories.jsonl (training episodes, the
+replay format), eval_trajectories.jsonl, episodes.jsonl, metrics.jsonl and .csv, and
+learning_curve.png. A training episode's lines are written first, then its last updates commit
+together with a row of the run journal in the database; on restart, lines whose episode has no
+journal row are dropped and the episode runs again, so files and memory agree.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from envs import make_env
+from memory_store import Averaging, ExperienceStore, StoreConfig
+from memory_store.config import DEFAULT_URL
+from memory_store.files import write_atomically
+from rlem.agent import Agent, Finished, Job, MemoryMode
+from rlem.double_q import second_table
+from rlem.errors import RlemError
+from rlem.exemplars import ExemplarConfig, HFTokenizer, load_templates
+from rlem.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
+from rlem.policies.factory import PolicySpec, make_policy
+from rlem.qlearning import Rule, Tables
+from rlem.trajectory import append_episode, read_episodes
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run; saved as config.json and checked on resume."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: str = "frozenlake:4x4:random"
+    policy: PolicySpec = PolicySpec(backend="hf")
+    memory: MemoryMode = "rlem"
+    epochs: int = Field(default=3, ge=1)
+    train_tasks: list[int] = Field(default_factory=lambda: list(range(20)))
+    test_tasks: list[int] = Field(default_factory=lambda: list(range(1000, 1010)))
+    db: str = DEFAULT_URL
+    namespace: str = "default"
+    num_envs: int = Field(default=1, ge=1)
+    n_step: int | None = Field(default=None, ge=1)
+    gamma: float = Field(default=1.0, ge=0, le=1)
+    update_mode: Averaging = Averaging.MEAN
+    lr: float = Field(default=0.1, gt=0, le=1)
+    double_q: bool = False
+    k: int = Field(default=2, ge=0)
+    token_budget: int = Field(default=1536, gt=0)
+    advice_mode: Literal["threshold", "relative"] = "threshold"
+    seed: int = 0
+
+
+def schedule(config: RunConfig, epoch: int) -> tuple[list[Job], list[Job]]:
+    """An epoch's training and evaluation jobs."""
+    train = [Job(f"e{epoch}-train-{seed}", seed, True) for seed in config.train_tasks]
+    test = [Job(f"e{epoch}-eval-{seed}", seed, False) for seed in config.test_tasks]
+    return train, test
+
+
+class Run:
+    """One run's output folder, components and bookkeeping."""
+
+    def __init__(self, config: RunConfig, out: Path):
+        self.config, self.out = config, out
+        self.run_id = self.claim_folder()
+        self.store = self.open_store()
+        self.second = (
+            self.store.open_sibling(second_table(config.namespace))
+            if self.store and config.double_q
+            else None
+        )
+        self.policy = make_policy(config.policy)
+        self.envs = [make_env(config.env) for _ in range(config.num_envs)]
+        self.records = self.resume()
+        updates_so_far = sum(len(e.steps) for e in read_episodes(self.path("trajectories.jsonl")))
+        tables = None
+        if self.store is not None and config.memory == "rlem":
+            tables = Tables(
+                [self.store] if self.second is None else [self.store, self.second], turn=updates_so_far
+            )
+        rule = Rule(config.n_step, config.gamma, config.update_mode, config.lr, None, config.double_q)
+        hf_tokenizer = getattr(self.policy, "tokenizer", None)
+        exemplars = ExemplarConfig(
+            k=config.k, advice_mode=config.advice_mode, token_budget=config.token_budget
+        )
+        self.agent = Agent(
+            self.policy,
+            self.store,
+            tables,
+            rule,
+            exemplars,
+            HFTokenizer(hf_tokenizer) if hf_tokenizer is not None else None,
+            load_templates(self.policy.templates),
+            np.random.default_rng(config.seed),
+        )
+
+    def path(self, name: str) -> Path:
+        """A file in the output folder (created empty if missing)."""
+        path = self.out / name
+        path.touch()
+        return path
+
+    def claim_folder(self) -> str:
+        """Create the folder with config.json, or check an existing one holds this same run."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        saved = self.out / "config.json"
+        if saved.exists():
+            previous = json.loads(saved.read_text())
+            if RunConfig.model_validate(previous["config"]) != self.config:
+                raise RlemError(
+                    f"{self.out} holds a run with other settings: give another --out, or the same settings"
+                )
+            return previous["run_id"]
+        run_id = uuid.uuid4().hex
+        document = {"run_id": run_id, "config": self.config.model_dump(mode="json")}
+        write_atomically(saved, (json.dumps(document, indent=1) + "\n").encode())
+        return run_id
+
+    def open_store(self) -> ExperienceStore | None:
+        """The memory, unless the run goes without one."""
+        if self.config.memory == "off":
+            return None
+        url = self.config.db
+        if url == DEFAULT_URL:
+            Path("rlem-data").mkdir(exist_ok=True)
+        return ExperienceStore.open(StoreConfig(url=url, namespace=self.config.namespace))
+
+    def resume(self) -> list[dict]:
+        """Keep the file lines of committed training episodes and finished evaluation ones."""
+        episodes = [
+            json.loads(line) for line in self.path("episodes.jsonl").read_text().splitlines() if line.strip()
+        ]
+        if self.store is not None and self.config.memory == "rlem":
+            with self.store.reading() as tx:
+                committed = tx.journaled(self.run_id)
+            keep = {e["key"] for e in episodes if e["split"] == "eval" or e["key"] in committed}
+        else:
+            keep = {e["key"] for e in episodes}
+        kept = [e for e in episodes if e["key"] in keep]
+        train_keys = [e["key"] for e in kept if e["split"] == "train"]
+        trajectories = [t for t in read_episodes(self.path("trajectories.jsonl")) if t.run_key in train_keys]
+        write_atomically(self.path("episodes.jsonl"), "".join(json.dumps(e) + "\n" for e in kept).encode())
+        lines = "".join(t.model_dump_json(by_alias=True, exclude_none=True) + "\n" for t in trajectories)
+        write_atomically(self.path("trajectories.jsonl"), lines.encode())
+        return kept
+
+    def finish(self, epoch: int) -> Callable[[Finished], None]:
+        """The callback for episodes of `epoch`: log lines first, then commit the last updates."""
+
+        def done(finished: Finished) -> None:
+            log = finished.log.model_copy(update={"run_key": finished.job.key})
+            target = "trajectories.jsonl" if finished.job.training else "eval_trajectories.jsonl"
+            append_episode(self.path(target), log)
+            size = len(self.store) if self.store is not None else None
+            record = episode_record(finished, epoch, size)
+            with self.path("episodes.jsonl").open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            if finished.learner is not None:
+                self.commit(finished)
+            self.records.append(record)
+
+        return done
+
+    def commit(self, finished: Finished) -> None:
+        """The episode's remaining updates and its journal row, in one transaction."""
+        live = self.agent.tables
+
+        def work(tx):
+            sibling = [] if self.second is None else [tx.sibling(self.second)]
+            tables = Tables([tx, *sibling], turn=live.turn)
+            finished.learner.finish(tables)
+            tx.journal(self.run_id, finished.job.key)
+            return tables.turn
+
+        live.turn = self.store.transaction(work)
+
+    def epoch(self, epoch: int, advance: Callable[[], None]) -> list[dict]:
+        """Run an epoch's unfinished training, then evaluation, episodes; return all metric rows."""
+        done = {r["key"] for r in self.records}
+        callback = self.finish(epoch)
+
+        def tracked(finished: Finished) -> None:
+            callback(finished)
+            advance()
+
+        for jobs in schedule(self.config, epoch):
+            self.agent.run([j for j in jobs if j.key not in done], self.envs, tracked)
+        rows = aggregate(self.records)
+        write_metrics(self.out, rows)
+        plot_learning_curve(
+            self.out, rows, f"{self.config.env}: {self.config.policy.backend}, memory {self.config.memory}"
+        )
+        return rows
+
+    def close(self) -> None:
+        """Release environments, the policy and the memory."""
+        for env in self.envs:
+            env.close()
+        self.policy.close()
+        if self.second is not None:
+            self.second.close()
+        if self.store is not None:
+            self.store.close()

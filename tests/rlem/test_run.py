@@ -1,0 +1,166 @@
+"""The run loop end to end on FrozenLake with the memory-greedy policy (no model needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from memory_store import ExperienceStore, StoreConfig
+from memory_store.transfer import export_memory
+from rlem.errors import RlemError
+from rlem.policies.factory import PolicySpec
+from rlem.qlearning import Rule
+from rlem.replay import replay
+from rlem.run import Run, RunConfig
+from rlem.trajectory import read_episodes
+
+REQUIRED = {
+    "epoch",
+    "split",
+    "episodes",
+    "success_rate",
+    "mean_return",
+    "mean_steps",
+    "invalid_action_rate",
+    "fallback_rate",
+    "advice_following_rate",
+    "decision_latency_s",
+    "memory_size",
+}
+
+
+def config(db: str, **changes) -> RunConfig:
+    settings = dict(
+        env="frozenlake:4x4:random",
+        policy=PolicySpec(backend="memory-greedy", settings={"seed": 0}),
+        epochs=2,
+        train_tasks=[0, 1, 2, 3],
+        test_tasks=[100, 101],
+        db=db,
+        num_envs=2,
+        gamma=0.9,
+    )
+    return RunConfig(**(settings | changes))
+
+
+def execute(cfg: RunConfig, out: Path) -> list[dict]:
+    run = Run(cfg, out)
+    try:
+        rows = []
+        for epoch in range(1, cfg.epochs + 1):
+            rows = run.epoch(epoch, lambda: None)
+        return rows
+    finally:
+        run.close()
+
+
+def memory_of(url: str, namespace: str, path: Path) -> dict:
+    with ExperienceStore.open(
+        StoreConfig(url=url, namespace=namespace, persist_index=False), create=False
+    ) as store:
+        export_memory(store, path, "json")
+    return json.loads(path.read_text())
+
+
+def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    rows = execute(config(db), tmp_path / "out")
+    assert [(r["epoch"], r["split"]) for r in rows] == [(1, "train"), (1, "eval"), (2, "train"), (2, "eval")]
+    assert all(REQUIRED <= set(r) for r in rows)
+    out = tmp_path / "out"
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert (out / "metrics.csv").read_text().startswith("epoch,split,episodes,success_rate")
+    training = read_episodes(out / "trajectories.jsonl")
+    assert len(training) == 8 and len(read_episodes(out / "eval_trajectories.jsonl")) == 4
+    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
+    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
+        replay(store, training, Rule(gamma=0.9))
+    assert memory_of(db, "default", tmp_path / "a.json") == memory_of(fresh, "default", tmp_path / "b.json")
+
+
+def test_evaluation_episodes_never_write(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    execute(config(db, train_tasks=[], epochs=1), tmp_path / "out")
+    with ExperienceStore.open(StoreConfig(url=db, persist_index=False)) as store:
+        assert len(store) == 0
+    assert len(read_episodes(tmp_path / "out" / "eval_trajectories.jsonl")) == 2
+
+
+def test_a_finished_run_resumes_to_nothing_and_other_settings_are_refused(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    execute(config(db), tmp_path / "out")
+    before = (tmp_path / "out" / "episodes.jsonl").read_text()
+    execute(config(db), tmp_path / "out")
+    assert (tmp_path / "out" / "episodes.jsonl").read_text() == before
+    with pytest.raises(RlemError, match="holds a run with other settings"):
+        Run(config(db, epochs=3), tmp_path / "out")
+
+
+def test_lines_of_an_episode_whose_updates_never_committed_are_dropped(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    out = tmp_path / "out"
+    execute(config(db, epochs=1), out)
+    # As if killed between writing an episode's lines and committing its updates.
+    last = json.loads((out / "episodes.jsonl").read_text().splitlines()[0])
+    trajectory = (out / "trajectories.jsonl").read_text().splitlines()[0]
+    with (out / "episodes.jsonl").open("a") as handle:
+        handle.write(json.dumps(last | {"key": "e9-train-99"}) + "\n")
+    with (out / "trajectories.jsonl").open("a") as handle:
+        handle.write(trajectory.replace(json.loads(trajectory)["run_key"], "e9-train-99") + "\n")
+    run = Run(config(db, epochs=1), out)
+    run.close()
+    assert "e9-train-99" not in (out / "episodes.jsonl").read_text()
+    assert "e9-train-99" not in (out / "trajectories.jsonl").read_text()
+
+
+def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "rlem.cli",
+        "run",
+        "--policy",
+        "memory-greedy",
+        "--env",
+        "frozenlake:4x4:random",
+        "--epochs",
+        "2",
+        "--train-tasks",
+        "0-11",
+        "--test-tasks",
+        "100-101",
+        "--db",
+        db,
+        "--out",
+        str(out),
+        "--gamma",
+        "0.9",
+    ]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        episodes = out / "episodes.jsonl"
+        if episodes.exists() and len(episodes.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    keys = [json.loads(line)["key"] for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 2 * (12 + 2)
+    training = read_episodes(out / "trajectories.jsonl")
+    assert len(training) == 24
+    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
+    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
+        replay(store, training, Rule(gamma=0.9))
+    assert memory_of(db, "default", tmp_path / "a.json") == memory_of(fresh, "default", tmp_path / "b.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envs import cliffwalking, frozenlake, textworld_env
+from envs import cliffwalking, frozenlake, scienceworld_env, textworld_env
 from envs.base import TextEnv
 from envs.blackjack import Blackjack
 from envs.taxi import Taxi
@@ -27,6 +27,7 @@ REGISTRY: dict[str, Callable[[list[str]], TextEnv]] = {
     "cliffwalking": cliffwalking.from_spec,
     "blackjack": no_arguments(Blackjack),
     "textworld": textworld_env.from_spec,
+    "scienceworld": scienceworld_env.from_spec,
 }
 
 

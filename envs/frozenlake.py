@@ -1,8 +1,9 @@
 """FrozenLake from gymnasium's toy-text, told in words: the map, where the agent is, what moves do.
 
-Specs: `frozenlake:4x4`, `frozenlake:8x8`, with `:slippery` for gymnasium's slippery ice and
+Specs: `frozenlake:4x4`, `frozenlake:8x8`, with `:slippery` for gymnasium's slippery ice,
 `:random` for a new random map per seed (the map is then part of the task text, so memories
-transfer between similar situations, not only identical ones).
+transfer between similar situations, not only identical ones), and a number for the step limit
+(default 100 on 4x4, 200 on 8x8), e.g. `frozenlake:4x4:random:20`.
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ class FrozenLake(ToyText):
 
     actions = ("move left", "move down", "move right", "move up")
 
-    def __init__(self, size: int = 4, slippery: bool = False, random_map: bool = False):
+    def __init__(
+        self, size: int = 4, slippery: bool = False, random_map: bool = False, step_limit: int | None = None
+    ):
         self.size, self.slippery, self.random_map = size, slippery, random_map
-        self.spec = (
-            f"frozenlake:{size}x{size}"
-            + (":slippery" if slippery else "")
-            + (":random" if random_map else "")
-        )
+        self.step_limit = step_limit or STEP_LIMITS[size]
+        flags = (":slippery" if slippery else "") + (":random" if random_map else "")
+        self.spec = f"frozenlake:{size}x{size}{flags}:{self.step_limit}"
         self.rows: list[str] = list(MAPS[f"{size}x{size}"])
         super().__init__(self.make(self.rows))
 
     def make(self, rows: list[str]) -> gym.Env:
         """The gymnasium environment for a map, with the standard step limit."""
         return gym.make(
-            "FrozenLake-v1", desc=rows, is_slippery=self.slippery, max_episode_steps=STEP_LIMITS[self.size]
+            "FrozenLake-v1", desc=rows, is_slippery=self.slippery, max_episode_steps=self.step_limit
         )
 
     @property
@@ -74,11 +75,12 @@ class FrozenLake(ToyText):
 
 
 def from_spec(arguments: list[str]) -> FrozenLake:
-    """`4x4` or `8x8` (default 4x4), then any of `slippery`, `random`."""
+    """`4x4` or `8x8` (default 4x4), then any of `slippery`, `random` and a step limit."""
     size = SIZES.get(arguments[0]) if arguments else 4
     flags = set(arguments[1:] if arguments and arguments[0] in SIZES else arguments)
-    if size is None or flags - {"slippery", "random"}:
+    limits = [int(flag) for flag in flags if flag.isdigit() and int(flag) > 0]
+    if size is None or len(limits) > 1 or flags - {"slippery", "random"} - {str(n) for n in limits}:
         raise ValueError(
-            f"frozenlake takes a size (4x4, 8x8) and the flags slippery, random; got {arguments}"
+            f"frozenlake takes a size (4x4, 8x8), slippery, random and a step limit; got {arguments}"
         )
-    return FrozenLake(size, slippery="slippery" in flags, random_map="random" in flags)
+    return FrozenLake(size, "slippery" in flags, "random" in flags, limits[0] if limits else None)

@@ -66,8 +66,16 @@ def test_random_maps_follow_the_seed():
 def test_unknown_specs_are_refused_with_what_exists():
     with pytest.raises(
         UnknownEnvironment,
-        match="unknown environment .chess.*known are blackjack, cliffwalking, frozenlake, taxi",
+        match="unknown environment .chess.*known are blackjack, cliffwalking, frozenlake, scienceworld, taxi, textworld",
     ):
         make_env("chess")
     with pytest.raises(UnknownEnvironment, match="bad spec 'frozenlake:5x5'"):
         make_env("frozenlake:5x5")
+
+
+def test_a_step_limit_truncates():
+    env = make_env("frozenlake:4x4:random:3")
+    env.reset(seed=0)
+    results = [env.step("move left") for _ in range(3)]
+    assert results[-1].truncated and not results[-1].terminated
+    assert env.spec == "frozenlake:4x4:random:3"

@@ -131,17 +131,7 @@ def run_command(
     finally:
         run.close()
     table = Table(title=escape(f"{env}: {policy} with memory {memory}"))
-    for column in (
-        "epoch",
-        "split",
-        "episodes",
-        "success",
-        "return",
-        "steps",
-        "fallbacks",
-        "advice followed",
-        "memory",
-    ):
+    for column in ("epoch", "split", "n", "success", "return", "steps", "fallback", "advice", "memory"):
         table.add_column(column)
     for row in rows:
         advice = "-" if row["advice_following_rate"] is None else f"{row['advice_following_rate']:.2f}"

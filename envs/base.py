@@ -20,6 +20,14 @@ class InvalidAction(ValueError):
     """An action outside the current admissible actions, or a step after the episode ended."""
 
 
+def require_admissible(action: str, actions: tuple[str, ...], done: bool) -> None:
+    """Raise InvalidAction for a step after the end or an action outside the admissible ones."""
+    if done:
+        raise InvalidAction("the episode is over: call reset() first")
+    if action not in actions:
+        raise InvalidAction(f"{action!r} is not one of the admissible actions {list(actions)}")
+
+
 @dataclass(frozen=True)
 class Observation:
     """What the agent is told: the task, what it sees now, and what it may do."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.base import InvalidAction, Observation, StepResult, TextEnv
+from envs.base import Observation, StepResult, TextEnv, require_admissible
 
 SPLITS = ("train", "dev", "test")
 
@@ -61,10 +61,7 @@ class ScienceWorld(TextEnv):
 
     def step(self, action: str) -> StepResult:
         """One valid action; the reward is the change in score."""
-        if self.done:
-            raise InvalidAction("the episode is over: call reset() first")
-        if action not in self.actions:
-            raise InvalidAction(f"{action!r} is not one of the valid actions")
+        require_admissible(action, self.actions, self.done)
         text, _, done, info = self.env.step(action)
         score = float(info["score"])
         reward, self.score = score - self.score, score

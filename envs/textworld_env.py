@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from envs.base import InvalidAction, Observation, StepResult, TextEnv
+from envs.base import Observation, StepResult, TextEnv, require_admissible
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "simple": {"rewards": "dense", "goal": "detailed", "test": False},
@@ -105,10 +105,7 @@ class TextWorld(TextEnv):
 
     def step(self, action: str) -> StepResult:
         """Run one admissible command; reward is the score it gained."""
-        if self.done:
-            raise InvalidAction("the episode is over: call reset() first")
-        if action not in self.actions:
-            raise InvalidAction(f"{action!r} is not one of the admissible commands {list(self.actions)}")
+        require_admissible(action, self.actions, self.done)
         text, score, done, info = self.env.step(action)
         reward, self.score = float(score - self.score), score
         terminated = bool(info["won"] or info["lost"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.base import InvalidAction, Observation, StepResult, TextEnv
+from envs.base import Observation, StepResult, TextEnv, require_admissible
 
 
 class ToyText(TextEnv):
@@ -49,10 +49,7 @@ class ToyText(TextEnv):
 
     def step(self, action: str) -> StepResult:
         """Take an admissible action by name."""
-        if self.done:
-            raise InvalidAction("the episode is over: call reset() first")
-        if action not in self.actions:
-            raise InvalidAction(f"{action!r} is not one of the admissible actions {list(self.actions)}")
+        require_admissible(action, self.actions, self.done)
         self.state, reward, terminated, truncated, _ = self.env.step(self.actions.index(action))
         self.done = terminated or truncated
         success = self.succeeded(float(reward), terminated)

@@ -66,7 +66,8 @@ def test_random_maps_follow_the_seed():
 def test_unknown_specs_are_refused_with_what_exists():
     with pytest.raises(
         UnknownEnvironment,
-        match="unknown environment .chess.*known are blackjack, cliffwalking, frozenlake, scienceworld, taxi, textworld",
+        match="unknown environment .chess.*known are "
+        "blackjack, cliffwalking, frozenlake, scienceworld, taxi, textworld",
     ):
         make_env("chess")
     with pytest.raises(UnknownEnvironment, match="bad spec 'frozenlake:5x5'"):

@@ -140,6 +140,10 @@ class ExperienceStore:
 
     # Shortcuts: each is one transaction
 
+    def __bool__(self) -> bool:
+        """An open store is true even when empty (`if store:` must not mean `if len(store):`)."""
+        return True
+
     def __len__(self) -> int:
         """How many states the namespace holds."""
         with self.reading() as tx:

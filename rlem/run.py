@@ -73,7 +73,7 @@ class Run:
         self.store = self.open_store()
         self.second = (
             self.store.open_sibling(second_table(config.namespace))
-            if self.store and config.double_q
+            if self.store is not None and config.double_q
             else None
         )
         self.policy = make_policy(config.policy)

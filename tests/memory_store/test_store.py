@@ -220,3 +220,7 @@ def test_max_q_bootstraps_from_the_state_or_its_most_similar_neighbour(store):
     assert store.max_q(TASK, "The vault door is open.") == 2.0
     assert store.max_q(TASK, "The vault door stands open.") == 2.0
     assert store.max_q(TASK, "The vault door stands open.", floor=0.999) == 0.0
+
+
+def test_an_empty_store_is_still_true(store):
+    assert len(store) == 0 and bool(store)

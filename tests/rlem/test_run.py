@@ -164,3 +164,13 @@ def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement
     with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
         replay(store, training, Rule(gamma=0.9))
     assert memory_of(db, "default", tmp_path / "a.json") == memory_of(fresh, "default", tmp_path / "b.json")
+
+
+def test_double_q_runs_write_both_tables(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    execute(config(db, epochs=1, double_q=True), tmp_path / "out")
+    for namespace in ("default", "default~q2"):
+        with ExperienceStore.open(
+            StoreConfig(url=db, namespace=namespace, persist_index=False), create=False
+        ) as s:
+            assert s.action_count() > 0

@@ -22,7 +22,7 @@ from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
 from rlem.trajectory import EpisodeLog, StepLog
 
-MemoryMode = Literal["rlem", "off"]
+MemoryMode = Literal["rlem", "static", "off"]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """`rlem run`: epochs of training episodes (memory updated) and evaluation episodes (memory read only).
 
+Memory modes: `rlem` learns; `static` shows fixed exemplars from a memory file and never writes;
+`off` is the policy alone (the paper's two baselines).
+
 Everything lands in the output folder: config.json, trajectories.jsonl (training episodes, the
 replay format), eval_trajectories.jsonl, episodes.jsonl, metrics.jsonl and .csv, and
 learning_curve.png. A training episode's lines are written first, then its last updates commit
@@ -9,6 +12,7 @@ journal row are dropped and the episode runs again, so files and memory agree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -16,12 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from envs import make_env
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.config import DEFAULT_URL
 from memory_store.files import write_atomically
+from memory_store.transfer import read_memory_file
 from rlem.agent import Agent, Finished, Job, MemoryMode
 from rlem.double_q import second_table
 from rlem.errors import RlemError
@@ -54,7 +59,16 @@ class RunConfig(BaseModel):
     k: int = Field(default=2, ge=0)
     token_budget: int = Field(default=1536, gt=0)
     advice_mode: Literal["threshold", "relative"] = "threshold"
+    static: Path | None = None
+    static_format: Literal["json", "rememberer-yaml"] = "json"
     seed: int = 0
+
+    @model_validator(mode="after")
+    def static_needs_a_file(self) -> RunConfig:
+        """`static` memory reads fixed exemplars from a file; other modes take none."""
+        if (self.memory == "static") != (self.static is not None):
+            raise ValueError("--memory static takes its exemplars from --static FILE, and only it does")
+        return self
 
 
 def schedule(config: RunConfig, epoch: int) -> tuple[list[Job], list[Job]]:
@@ -124,13 +138,24 @@ class Run:
         return run_id
 
     def open_store(self) -> ExperienceStore | None:
-        """The memory, unless the run goes without one."""
-        if self.config.memory == "off":
+        """The memory: the run's namespace, the fixed exemplars of `static`, or none."""
+        config = self.config
+        if config.memory == "off":
             return None
-        url = self.config.db
-        if url == DEFAULT_URL:
+        if config.db == DEFAULT_URL:
             Path("rlem-data").mkdir(exist_ok=True)
-        return ExperienceStore.open(StoreConfig(url=url, namespace=self.config.namespace))
+        if config.memory == "rlem":
+            return ExperienceStore.open(StoreConfig(url=config.db, namespace=config.namespace))
+        assert config.static is not None
+        snapshots = read_memory_file(config.static, config.static_format)
+        # One namespace per file content: the same file is imported once, a changed one anew.
+        digest = hashlib.sha256(config.static.read_bytes()).hexdigest()[:12]
+        store = ExperienceStore.open(
+            StoreConfig(url=config.db, namespace=f"{config.namespace}~static-{digest}")
+        )
+        if len(store) == 0:
+            store.put(snapshots)
+        return store
 
     def resume(self) -> list[dict]:
         """Keep the file lines of committed training episodes and finished evaluation ones."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from memory_store import Averaging
 from memory_store.config import DEFAULT_URL
+from memory_store.errors import first_problem
 from rlem.console import console, fail
 from rlem.options import NamespaceOption
 from rlem.policies.factory import PolicySpec
@@ -68,7 +70,11 @@ def run_command(
     policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = "hf",
     decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
     model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
-    memory: Annotated[str, typer.Option(help="rlem (learn) or off (the LLM alone).")] = "rlem",
+    memory: Annotated[str, typer.Option(help="rlem (learn), static (fixed exemplars) or off.")] = "rlem",
+    static: Annotated[
+        Path | None, typer.Option(help="Memory file of fixed exemplars (--memory static).")
+    ] = None,
+    static_format: Annotated[str, typer.Option(help="json or rememberer-yaml.")] = "json",
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = "0-19",
     test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = "1000-1009",
@@ -92,26 +98,31 @@ def run_command(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
-    if memory not in ("rlem", "off"):
-        fail(f"--memory {memory!r}: choose rlem or off")
-    config = RunConfig(
-        env=env,
-        policy=policy_spec(policy, decide, model, epsilon, seed),
-        memory=memory,
-        epochs=epochs,
-        train_tasks=parse_tasks(train_tasks),
-        test_tasks=parse_tasks(test_tasks),
-        db=db,
-        namespace=namespace,
-        num_envs=num_envs,
-        n_step=n_step,
-        gamma=gamma,
-        update_mode=update_mode,
-        lr=lr,
-        double_q=double_q,
-        k=k,
-        seed=seed,
-    )
+    if memory not in ("rlem", "static", "off"):
+        fail(f"--memory {memory!r}: choose rlem, static or off")
+    try:
+        config = RunConfig(
+            env=env,
+            policy=policy_spec(policy, decide, model, epsilon, seed),
+            memory=memory,
+            epochs=epochs,
+            train_tasks=parse_tasks(train_tasks),
+            test_tasks=parse_tasks(test_tasks),
+            db=db,
+            namespace=namespace,
+            num_envs=num_envs,
+            n_step=n_step,
+            gamma=gamma,
+            update_mode=update_mode,
+            lr=lr,
+            double_q=double_q,
+            k=k,
+            static=static,
+            static_format=static_format,
+            seed=seed,
+        )
+    except ValidationError as exc:
+        fail(f"run settings: {first_problem(exc)}")
     run = Run(config, out)
     total = epochs * (len(config.train_tasks) + len(config.test_tasks))
     columns = (

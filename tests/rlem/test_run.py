@@ -174,3 +174,28 @@ def test_double_q_runs_write_both_tables(tmp_path: Path):
             StoreConfig(url=db, namespace=namespace, persist_index=False), create=False
         ) as s:
             assert s.action_count() > 0
+
+
+def test_static_memory_shows_fixed_exemplars_and_never_writes(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    execute(config(db, epochs=1), tmp_path / "learned")
+    fixed = tmp_path / "fixed.json"
+    with ExperienceStore.open(StoreConfig(url=db, persist_index=False), create=False) as learned:
+        export_memory(learned, fixed, "json")
+        size = len(learned)
+    execute(config(db, epochs=2, memory="static", static=fixed), tmp_path / "static")
+    sizes = {
+        json.loads(line)["memory_size"]
+        for line in (tmp_path / "static" / "episodes.jsonl").read_text().splitlines()
+    }
+    assert sizes == {size}
+    assert len(read_episodes(tmp_path / "static" / "trajectories.jsonl")) == 8
+
+
+def test_static_memory_needs_its_file_and_only_it_takes_one(tmp_path: Path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="--memory static takes its exemplars from --static FILE"):
+        config("sqlite:///x.db", memory="static")
+    with pytest.raises(ValidationError, match="--memory static takes its exemplars from --static FILE"):
+        config("sqlite:///x.db", static=tmp_path / "fixed.json")

@@ -48,5 +48,6 @@ class InvalidFile(StoreError):
 def first_problem(exc: ValidationError) -> str:
     """The first validation error as `field.path: message`, for one-line reports."""
     error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    return f"{where}: {error['msg']}"
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {message}" if where else message

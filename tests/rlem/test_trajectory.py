@@ -43,7 +43,7 @@ def test_episodes_and_metadata_are_read_back(tmp_path: Path):
 @pytest.mark.parametrize(
     ("broken", "message"),
     [
-        ('{"task": "t"', r"line 2: \(top level\): Invalid JSON"),
+        ('{"task": "t"', r"line 2: Invalid JSON"),
         (
             json.dumps(
                 {**episode(), "steps": [{"observation": "o", "available_actions": [], "action": "a"}]}

@@ -1,0 +1,36 @@
+"""Value iteration on FrozenLake's own transition table, checked by playing its greedy policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs import make_env
+from envs.value_iteration import value_iteration
+
+
+def play(env, policy: np.ndarray, episodes: int, seed: int) -> float:
+    """Success rate of a fixed state -> action policy through the text interface."""
+    wins = 0
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        while True:
+            result = env.step(env.actions[int(policy[int(env.state)])])
+            if result.terminated or result.truncated:
+                wins += result.info["success"]
+                break
+    return wins / episodes
+
+
+def test_the_non_slippery_lake_is_solved_with_certainty():
+    env = make_env("frozenlake:4x4")
+    optimum = value_iteration(env.env.unwrapped.P)
+    assert optimum.values[0] == pytest.approx(1.0)
+    assert play(env, optimum.policy, episodes=5, seed=0) == 1.0
+
+
+def test_the_slippery_optimum_matches_playing_its_policy():
+    env = make_env("frozenlake:4x4:slippery:1000")
+    optimum = value_iteration(env.env.unwrapped.P)
+    assert 0.80 < optimum.values[0] < 0.85
+    assert play(env, optimum.policy, episodes=3000, seed=0) == pytest.approx(optimum.values[0], abs=0.03)

@@ -6,6 +6,14 @@ import logging
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 console = Console(soft_wrap=True)
@@ -29,3 +37,15 @@ def fail(message: str, code: int = 1) -> None:
     """Print a one-line error and leave with a non-zero exit code."""
     errors.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
     raise SystemExit(code)
+
+
+def progress() -> Progress:
+    """The CLI's progress bar: a description, a count, the time spent and the time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )

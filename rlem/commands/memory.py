@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.transfer import export_memory, read_memory_file
-from rlem.console import console, fail
+from rlem.console import console, fail, progress
 from rlem.options import DbOption, NamespaceOption
 from rlem.qlearning import Rule
 from rlem.replay import replay
@@ -37,17 +36,6 @@ def parse_n_step(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         fail(f"--n-step must be a positive integer or 'none', got {text!r}")
     return int(text)
-
-
-def progress() -> Progress:
-    """A progress bar with a count and the time left."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 @app.command("replay")

@@ -8,20 +8,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from memory_store import Averaging
 from memory_store.config import DEFAULT_URL
 from memory_store.errors import first_problem
-from rlem.console import console, fail
+from rlem.console import console, fail, progress
 from rlem.options import NamespaceOption
 from rlem.policies.factory import PolicySpec
 from rlem.run import Run, RunConfig
@@ -125,20 +117,13 @@ def run_command(
         fail(f"run settings: {first_problem(exc)}")
     run = Run(config, out)
     total = epochs * (len(config.train_tasks) + len(config.test_tasks))
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     try:
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("episodes", total=total, completed=len(run.records))
+        with progress() as bar_view:
+            bar = bar_view.add_task("episodes", total=total, completed=len(run.records))
             rows = []
             for epoch in range(1, epochs + 1):
-                progress.update(bar, description=f"epoch {epoch}/{epochs}")
-                rows = run.epoch(epoch, lambda: progress.advance(bar))
+                bar_view.update(bar, description=f"epoch {epoch}/{epochs}")
+                rows = run.epoch(epoch, lambda: bar_view.advance(bar))
     finally:
         run.close()
     table = Table(title=escape(f"{env}: {policy} with memory {memory}"))

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from memory_store.averaging import Averaging
-from memory_store.config import Capacity, StoreConfig
+from memory_store.config import DEFAULT_URL, Capacity, StoreConfig
 from memory_store.database import Database, parse_url
 from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
@@ -33,6 +34,9 @@ T = TypeVar("T")
 
 def open_database(url: str, *, busy_timeout_s: float = 30.0, create: bool = True) -> Database:
     """Check the URL, connect, and make sure the schema is current (creating it in an empty database)."""
+    if url == DEFAULT_URL:
+        # The embedded default lives in ./rlem-data, made on first use.
+        Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
     db = Database(parse_url(url), busy_timeout_s=busy_timeout_s)
     try:
         db.ping()

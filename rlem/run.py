@@ -142,8 +142,6 @@ class Run:
         config = self.config
         if config.memory == "off":
             return None
-        if config.db == DEFAULT_URL:
-            Path("rlem-data").mkdir(exist_ok=True)
         if config.memory == "rlem":
             return ExperienceStore.open(StoreConfig(url=config.db, namespace=config.namespace))
         assert config.static is not None

@@ -7,11 +7,8 @@ are shown: the same path an agent takes before every action.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from memory_store import ExperienceStore, StoreConfig, Update
 from memory_store.config import DEFAULT_URL
@@ -60,8 +57,6 @@ def episode_updates(cells: list[int], actions: list[str]) -> list[Update]:
 
 def demo(db: DbOption = DEFAULT_URL, namespace: NamespaceOption = "demo", k: int = 3) -> None:
     """Write three episodes to the memory, retrieve for an unseen state, and show what comes back."""
-    if db == DEFAULT_URL:
-        Path(make_url(db).database).parent.mkdir(parents=True, exist_ok=True)
     with ExperienceStore.open(StoreConfig(url=db, namespace=namespace)) as store:
         for cells, actions in EPISODES:
             store.apply(episode_updates(cells, actions))

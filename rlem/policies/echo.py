@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def continuation(prompt: str, action: str) -> str:
+    """The action as it follows the prompt: after a space, unless the prompt ends in one."""
+    return ("" if not prompt or prompt[-1].isspace() else " ") + action
+
+
 def joined(prompt: str, action: str) -> str:
-    """The prompt followed by the action, separated by a space unless the prompt ends in one."""
-    return prompt + ("" if not prompt or prompt[-1].isspace() else " ") + action
+    """The prompt followed by the action."""
+    return prompt + continuation(prompt, action)
 
 
 def action_logprob(choice: dict[str, Any], prompt: str, text: str) -> tuple[float, int] | None:

@@ -24,6 +24,7 @@ from rlem.errors import RlemError
 from rlem.exemplars import DEFAULT_TEMPLATE_DIR, PATTERN_TEMPLATE_DIR
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
+from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
 
@@ -129,7 +130,7 @@ class HFPolicy(Policy):
 
     def candidate_ids(self, prompt: str, action: str) -> list[int]:
         """Token ids of an action as it would follow the prompt."""
-        spaced = " " + action if not self.chat and prompt and not prompt[-1].isspace() else action
+        spaced = action if self.chat else continuation(prompt, action)
         return self.tokenizer(spaced, add_special_tokens=False)["input_ids"] or [self.pad_id]
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:

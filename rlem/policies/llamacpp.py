@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rlem.errors import RlemError
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.echo import joined
+from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
 
@@ -102,9 +102,7 @@ class LlamaCppPolicy(Policy):
         first = log_softmax(self.llm.scores[start - 1])
         means = []
         for action in actions:
-            tokens = self.llm.tokenize(
-                joined(prompt, action)[len(prompt) :].encode(), add_bos=False, special=False
-            )
+            tokens = self.llm.tokenize(continuation(prompt, action).encode(), add_bos=False, special=False)
             self.llm.n_tokens = start
             self.llm.eval(tokens)
             total = first[tokens[0]] + sum(

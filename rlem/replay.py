@@ -11,6 +11,11 @@ from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
 from rlem.trajectory import EpisodeLog
 
 
+def transaction_tables(tx: StoreTransaction, second: ExperienceStore | None, turn: int) -> Tables:
+    """The Q table(s) seen through one transaction: the namespace, and under double Q its second table."""
+    return Tables([tx] if second is None else [tx, tx.sibling(second)], turn=turn)
+
+
 def feed(tables: Tables, episode: EpisodeLog, rule: Rule) -> None:
     """Run one logged episode through the learner against `tables`."""
     learner = EpisodeLearner(episode.task, rule)
@@ -37,7 +42,7 @@ def replay(
         for number, episode in enumerate(episodes, start=1):
 
             def work(tx: StoreTransaction, episode: EpisodeLog = episode, turn: int = turn) -> int:
-                tables = Tables([tx] if second is None else [tx, tx.sibling(second)], turn=turn)
+                tables = transaction_tables(tx, second, turn)
                 feed(tables, episode, rule)
                 return tables.turn
 

@@ -34,6 +34,7 @@ from rlem.exemplars import ExemplarConfig, HFTokenizer, load_templates
 from rlem.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
 from rlem.policies.factory import PolicySpec, make_policy
 from rlem.qlearning import Rule, Tables
+from rlem.replay import transaction_tables
 from rlem.trajectory import append_episode, read_episodes
 
 
@@ -92,12 +93,12 @@ class Run:
         )
         self.policy = make_policy(config.policy)
         self.envs = [make_env(config.env) for _ in range(config.num_envs)]
-        self.records = self.resume()
-        updates_so_far = sum(len(e.steps) for e in read_episodes(self.path("trajectories.jsonl")))
+        self.records, trained_steps = self.resume()
         tables = None
         if self.store is not None and config.memory == "rlem":
+            # Each trained step was one update, and double Q alternates tables per update.
             tables = Tables(
-                [self.store] if self.second is None else [self.store, self.second], turn=updates_so_far
+                [self.store] if self.second is None else [self.store, self.second], turn=trained_steps
             )
         rule = Rule(config.n_step, config.gamma, config.update_mode, config.lr, None, config.double_q)
         hf_tokenizer = getattr(self.policy, "tokenizer", None)
@@ -145,18 +146,20 @@ class Run:
         if config.memory == "rlem":
             return ExperienceStore.open(StoreConfig(url=config.db, namespace=config.namespace))
         assert config.static is not None
-        snapshots = read_memory_file(config.static, config.static_format)
         # One namespace per file content: the same file is imported once, a changed one anew.
         digest = hashlib.sha256(config.static.read_bytes()).hexdigest()[:12]
         store = ExperienceStore.open(
             StoreConfig(url=config.db, namespace=f"{config.namespace}~static-{digest}")
         )
         if len(store) == 0:
-            store.put(snapshots)
+            store.put(read_memory_file(config.static, config.static_format))
         return store
 
-    def resume(self) -> list[dict]:
-        """Keep the file lines of committed training episodes and finished evaluation ones."""
+    def resume(self) -> tuple[list[dict], int]:
+        """Keep the file lines of committed training episodes and finished evaluation ones.
+
+        Returns the kept episode records and how many training steps they hold.
+        """
         episodes = [
             json.loads(line) for line in self.path("episodes.jsonl").read_text().splitlines() if line.strip()
         ]
@@ -167,12 +170,12 @@ class Run:
         else:
             keep = {e["key"] for e in episodes}
         kept = [e for e in episodes if e["key"] in keep]
-        train_keys = [e["key"] for e in kept if e["split"] == "train"]
+        train_keys = {e["key"] for e in kept if e["split"] == "train"}
         trajectories = [t for t in read_episodes(self.path("trajectories.jsonl")) if t.run_key in train_keys]
         write_atomically(self.path("episodes.jsonl"), "".join(json.dumps(e) + "\n" for e in kept).encode())
         lines = "".join(t.model_dump_json(by_alias=True, exclude_none=True) + "\n" for t in trajectories)
         write_atomically(self.path("trajectories.jsonl"), lines.encode())
-        return kept
+        return kept, sum(len(t.steps) for t in trajectories)
 
     def finish(self, epoch: int) -> Callable[[Finished], None]:
         """The callback for episodes of `epoch`: log lines first, then commit the last updates."""
@@ -196,8 +199,7 @@ class Run:
         live = self.agent.tables
 
         def work(tx):
-            sibling = [] if self.second is None else [tx.sibling(self.second)]
-            tables = Tables([tx, *sibling], turn=live.turn)
+            tables = transaction_tables(tx, self.second, live.turn)
             finished.learner.finish(tables)
             tx.journal(self.run_id, finished.job.key)
             return tables.turn

@@ -14,7 +14,7 @@ from memory_store import Averaging
 from memory_store.config import DEFAULT_URL
 from memory_store.errors import first_problem
 from rlem.console import console, fail, progress
-from rlem.options import NamespaceOption
+from rlem.options import DbOption, NamespaceOption
 from rlem.policies.factory import PolicySpec
 from rlem.run import Run, RunConfig
 
@@ -70,7 +70,7 @@ def run_command(
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = "0-19",
     test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = "1000-1009",
-    db: Annotated[str, typer.Option("--db", envvar="RLEM_DB", help="Database URL.")] = DEFAULT_URL,
+    db: DbOption = DEFAULT_URL,
     namespace: NamespaceOption = "default",
     out: Annotated[Path, typer.Option(help="Output folder (resumes if it holds this run).")] = Path(
         "runs/latest"
@@ -90,8 +90,6 @@ def run_command(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
-    if memory not in ("rlem", "static", "off"):
-        fail(f"--memory {memory!r}: choose rlem, static or off")
     try:
         config = RunConfig(
             env=env,

@@ -69,6 +69,14 @@ def memory_of(url: str, namespace: str, path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def replayed_memory(training: list, tmp_path: Path) -> dict:
+    """The export of a fresh database into which the training log was replayed (the run's settings)."""
+    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
+    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
+        replay(store, training, Rule(gamma=0.9))
+    return memory_of(fresh, "default", tmp_path / "replayed.json")
+
+
 def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     rows = execute(config(db), tmp_path / "out")
@@ -79,10 +87,7 @@ def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tm
     assert (out / "metrics.csv").read_text().startswith("epoch,split,episodes,success_rate")
     training = read_episodes(out / "trajectories.jsonl")
     assert len(training) == 8 and len(read_episodes(out / "eval_trajectories.jsonl")) == 4
-    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
-    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
-        replay(store, training, Rule(gamma=0.9))
-    assert memory_of(db, "default", tmp_path / "a.json") == memory_of(fresh, "default", tmp_path / "b.json")
+    assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
 
 
 def test_evaluation_episodes_never_write(tmp_path: Path):
@@ -160,10 +165,7 @@ def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement
     assert sorted(keys) == sorted(set(keys)) and len(keys) == 2 * (12 + 2)
     training = read_episodes(out / "trajectories.jsonl")
     assert len(training) == 24
-    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
-    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
-        replay(store, training, Rule(gamma=0.9))
-    assert memory_of(db, "default", tmp_path / "a.json") == memory_of(fresh, "default", tmp_path / "b.json")
+    assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
 
 
 def test_double_q_runs_write_both_tables(tmp_path: Path):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memory_store.errors import StoreError
-from rlem.commands import db, demo, memory, run
+from rlem.commands import backup, db, demo, memory, run
 from rlem.console import fail, setup_logging
 from rlem.errors import RlemError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(memory.app, name="memory")
+app.add_typer(backup.app, name="backup")
 app.command("demo")(demo.demo)
 app.command("run")(run.run_command)
 

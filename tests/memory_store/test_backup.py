@@ -1,0 +1,337 @@
+"""Backups on SQLite and PostgreSQL: consistent under concurrent writers, checked, restored atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from memory_store import ExperienceStore, StoreConfig, Update
+from memory_store.backup import create_backup, list_backups, prune_backups, restore_backup, verify_backup
+from memory_store.database import Database, parse_url
+from memory_store.embedder import Embedder, default_embedder
+from memory_store.manifest import MANIFEST, BackupError, read_contents, read_manifest
+from memory_store.namespaces import list_namespaces
+from memory_store.store import open_database
+from memory_store.transfer import export_memory
+from tests.conftest import admin_connection, drop_pg_database
+from tests.memory_store.test_schema import at_first_revision_with_data
+
+TASK = "Keep the ledger."
+TALLY = "The ledger's running tally."
+WRITERS = 4
+
+
+def fill(url: str, embedder: Embedder, observations: list[str], namespace: str = "default") -> None:
+    """Store one state per observation, each with one action value, in the namespace."""
+    config = StoreConfig(url=url, namespace=namespace)
+    with ExperienceStore.open(config, embedder=embedder) as store:
+        store.apply([Update(TASK, o, "note it", target=1.0, reward=0.5) for o in observations])
+
+
+def export_all(url: str, embedder: Embedder, folder: Path) -> dict[str, object]:
+    """Every namespace of the database as its JSON export."""
+    db = open_database(url, create=False)
+    try:
+        names = [n.name for n in list_namespaces(db)]
+    finally:
+        db.close()
+    folder.mkdir(parents=True, exist_ok=True)
+    exports = {}
+    for name in names:
+        config = StoreConfig(url=url, namespace=name, persist_index=False)
+        with ExperienceStore.open(config, embedder=embedder, create=False) as store:
+            export_memory(store, folder / f"{name}.json", "json")
+        exports[name] = json.loads((folder / f"{name}.json").read_text())
+    return exports
+
+
+def create_database(url: str) -> None:
+    """Make the (empty) PostgreSQL database a URL names; a SQLite file makes itself."""
+    if make_url(url).get_backend_name() == "postgresql":
+        with admin_connection() as connection:
+            connection.execute(f'CREATE DATABASE "{make_url(url).database}"')
+
+
+def drop_copies(url: str) -> None:
+    """Drop every scratch or replaced copy that restores made of a PostgreSQL database."""
+    name = make_url(url).database
+    with admin_connection() as connection:
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s OR datname LIKE %s",
+            (f"{name}\\_restore\\_%", f"{name}\\_old\\_%"),
+        ).fetchall()
+        for (found,) in rows:
+            connection.execute(f'DROP DATABASE IF EXISTS "{found}" WITH (FORCE)')
+
+
+@contextmanager
+def new_target(db_url: str, folder: Path) -> Iterator[str]:
+    """A restore target of the same kind as db_url that does not exist yet, removed afterwards."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{folder / 'restored.db'}"
+        return
+    target = url.set(database=f"{url.database}_target").render_as_string(hide_password=False)
+    try:
+        yield target
+    finally:
+        drop_pg_database(target)
+        drop_copies(target)
+
+
+@pytest.fixture
+def target_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """See new_target."""
+    with new_target(db_url, tmp_path) as url:
+        yield url
+
+
+def keep_writing(url: str, worker: int, log_path: str, stop: Event, limit: int) -> None:
+    """Until stopped: each transaction adds this worker's next state and one visit to the shared tally.
+
+    After each commit the step is appended to the log and flushed to disk, so the log never names an
+    update that is not committed.
+    """
+    rng = np.random.default_rng(worker)
+    tally = np.random.default_rng(1000).standard_normal(384)
+    config = StoreConfig(url=url, persist_index=False)
+    with ExperienceStore.open(config, embedder=default_embedder()) as store, open(log_path, "a") as log:
+        for step in range(limit):
+            if stop.is_set():
+                return
+            own = Update(
+                TASK, f"worker {worker} step {step}", "write", 1.0, 1.0, embedding=rng.standard_normal(384)
+            )
+            store.apply([own, Update(TASK, TALLY, "count", 1.0, 1.0, embedding=tally)])
+            log.write(f"{step}\n")
+            log.flush()
+            os.fsync(log.fileno())
+
+
+def logged(path: Path) -> int:
+    """How many updates a writer has logged as committed."""
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 180.0) -> None:
+    """Poll until the condition holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_backup_taken_while_four_processes_write_restores_a_consistent_moment(
+    db_url, target_url, embedder, tmp_path
+):
+    open_database(db_url).close()
+    logs = [tmp_path / f"writer-{w}.log" for w in range(WRITERS)]
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    writers = [
+        context.Process(target=keep_writing, args=(db_url, w, str(logs[w]), stop, 5000))
+        for w in range(WRITERS)
+    ]
+    for process in writers:
+        process.start()
+    try:
+        wait_for(lambda: all(logged(log) >= 20 for log in logs))
+        before = [logged(log) for log in logs]
+        backup = create_backup(db_url, tmp_path / "backups")
+        after = [logged(log) for log in logs]
+        wait_for(lambda: sum(logged(log) for log in logs) > sum(after) + 20)
+    finally:
+        stop.set()
+        for process in writers:
+            process.join(timeout=120)
+    assert [p.exitcode for p in writers] == [0] * WRITERS
+
+    assert verify_backup(backup.path) == backup.manifest
+    restored = restore_backup(backup.path, target_url)
+    assert restored.replaced is None and restored.current
+    with ExperienceStore.open(StoreConfig(url=target_url, persist_index=False), embedder=embedder) as store:
+        records = store.records()
+    steps: dict[int, set[int]] = {w: set() for w in range(WRITERS)}
+    for record in records:
+        if record.observation != TALLY:
+            _, worker, _, step = record.observation.split()
+            steps[int(worker)].add(int(step))
+    for worker in range(WRITERS):
+        count = len(steps[worker])
+        # Every update committed before the backup began is there, and each worker's are a prefix.
+        assert steps[worker] == set(range(count))
+        assert before[worker] <= count <= after[worker] + 1
+    tally = next(r for r in records if r.observation == TALLY)
+    assert tally.visits == tally.action("count").visits == sum(len(s) for s in steps.values())
+    db = Database(parse_url(target_url))
+    try:
+        with db.engine.connect() as connection:
+            assert read_contents(connection) == backup.manifest.contents
+    finally:
+        db.close()
+    assert backup.manifest.contents.states == len(records)
+
+
+def test_manifest_describes_the_snapshot(db_url, embedder, tmp_path):
+    fill(db_url, embedder, ["a", "b", "c"])
+    fill(db_url, embedder, ["d"], namespace="other")
+    backup = create_backup(db_url, tmp_path)
+    manifest = read_manifest(backup.path)
+    assert manifest == backup.manifest
+    assert backup.path.name.startswith("rlem-backup-") and backup.path.parent == tmp_path
+    assert [(n.name, n.states, n.actions, n.embedding_dim) for n in manifest.contents.namespaces] == [
+        ("default", 3, 3, 384),
+        ("other", 1, 1, 384),
+    ]
+    assert manifest.contents.tables["rlem_experiences"] == 4
+    assert manifest.dialect == make_url(db_url).get_backend_name()
+    assert manifest.source == make_url(db_url).render_as_string(hide_password=False)
+    assert sorted(p.name for p in backup.path.iterdir()) == sorted([MANIFEST, manifest.data_file])
+    assert manifest.files[manifest.data_file].size == (backup.path / manifest.data_file).stat().st_size
+
+
+def test_counts_that_differ_from_the_manifest_fail_verify_and_restore(db_url, target_url, embedder, tmp_path):
+    fill(db_url, embedder, ["a", "b"])
+    backup = create_backup(db_url, tmp_path / "backups")
+    doc = json.loads((backup.path / MANIFEST).read_text())
+    doc["contents"]["namespaces"][0]["states"] = 3
+    (backup.path / MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(BackupError, match="holds 2 states and 2 action values, the manifest says 3 and 2"):
+        verify_backup(backup.path)
+    with pytest.raises(BackupError, match="the manifest says 3 and 2"):
+        restore_backup(backup.path, target_url)
+    if target_url.startswith("sqlite"):
+        assert list(tmp_path.glob(".restored.db*")) == [] and not (tmp_path / "restored.db").exists()
+
+
+def test_a_damaged_sqlite_page_fails_verify_even_with_a_matching_checksum(tmp_path, embedder):
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    fill(url, embedder, ["a", "b"])
+    backup = create_backup(url, tmp_path / "backups")
+    data = backup.path / "memory.db"
+    raw = bytearray(data.read_bytes())
+    page_size = int.from_bytes(raw[16:18], "big")
+    raw[page_size] = 0x01  # page 2's b-tree page type: no such type
+    data.write_bytes(bytes(raw))
+    doc = json.loads((backup.path / MANIFEST).read_text())
+    doc["files"]["memory.db"]["sha256"] = hashlib.sha256(bytes(raw)).hexdigest()
+    (backup.path / MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(BackupError, match="integrity check|cannot be read as a SQLite database"):
+        verify_backup(backup.path)
+
+
+def test_retrieval_after_a_restore_sees_the_restored_states(db_url, embedder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fill(db_url, embedder, ["The key lies under the mat.", "The door is painted red."])
+    backup = create_backup(db_url, tmp_path / "backups")
+    fill(db_url, embedder, ["A dragon sleeps on the gold.", "The dragon wakes up."])
+    restored = restore_backup(backup.path, db_url, force=True)
+    assert restored.replaced is not None and restored.replaced.states == 4
+    with ExperienceStore.open(StoreConfig(url=db_url), embedder=embedder) as store:
+        assert len(store.index) == 2
+        hits = store.top_k(TASK, "A dragon sleeps on the gold.", k=4)
+    assert sorted(h.experience.observation for h in hits) == [
+        "The door is painted red.",
+        "The key lies under the mat.",
+    ]
+
+
+def test_a_restore_refuses_a_database_that_agents_still_use(db_url, embedder, tmp_path):
+    fill(db_url, embedder, ["a"])
+    backup = create_backup(db_url, tmp_path / "backups")
+    fill(db_url, embedder, ["b"])
+    before = export_all(db_url, embedder, tmp_path / "before")
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        agent = sqlite3.connect(url.database)
+        agent.execute("SELECT count(*) FROM rlem_experiences").fetchall()
+        expected = "is open in another process: stop the agents using it and restore again"
+    else:
+        agent = psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database)
+        expected = "is being accessed by other users (stop the agents using"
+    try:
+        with pytest.raises(BackupError, match=re.escape(expected)):
+            restore_backup(backup.path, db_url, force=True, wait_s=0.5)
+    finally:
+        agent.close()
+    assert export_all(db_url, embedder, tmp_path / "after") == before
+    if url.get_backend_name() == "sqlite":
+        assert list(Path(url.database).parent.glob(".memory.db.restore-*")) == []
+    else:
+        with admin_connection() as connection:
+            pattern = f"{url.database}\\_%"
+            assert (
+                connection.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)
+                ).fetchall()
+                == []
+            )
+
+
+def test_a_database_at_an_old_revision_is_restored_as_it_was(db_url, target_url, tmp_path):
+    at_first_revision_with_data(db_url)
+    backup = create_backup(db_url, tmp_path / "backups")
+    assert backup.manifest.contents.schema_revision == "0001"
+    restored = restore_backup(backup.path, target_url)
+    assert not restored.current
+    db = Database(parse_url(target_url))
+    try:
+        with db.engine.connect() as connection:
+            assert read_contents(connection) == backup.manifest.contents
+    finally:
+        db.close()
+
+
+def test_a_failed_backup_leaves_nothing_behind(db_url, tmp_path):
+    if db_url.startswith("sqlite"):
+        with pytest.raises(BackupError, match="does not exist: there is nothing to back up"):
+            create_backup(db_url, tmp_path / "backups")
+    else:
+        with pytest.raises(BackupError, match="has no rlem schema"):
+            create_backup(db_url, tmp_path / "backups")
+    assert list((tmp_path / "backups").iterdir()) == []
+
+
+def test_restoring_refuses_another_dialect_and_an_unknown_revision(tmp_path, embedder):
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    fill(url, embedder, ["a"])
+    backup = create_backup(url, tmp_path / "backups")
+    with pytest.raises(BackupError, match="is a sqlite backup and cannot be restored into postgresql"):
+        restore_backup(backup.path, "postgresql+psycopg://postgres@127.0.0.1:5432/elsewhere")
+    doc = json.loads((backup.path / MANIFEST).read_text())
+    doc["contents"]["schema_revision"] = "9999"
+    (backup.path / MANIFEST).write_text(json.dumps(doc))
+    with pytest.raises(BackupError, match="schema revision 9999, which this rlem does not know"):
+        restore_backup(backup.path, f"sqlite:///{tmp_path / 'other.db'}")
+
+
+def test_list_and_prune_see_only_complete_backups_newest_last(tmp_path, embedder):
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    fill(url, embedder, ["a"])
+    folder = tmp_path / "backups"
+    made = [create_backup(url, folder) for _ in range(3)]
+    (folder / ".rlem-backup-x.partial").mkdir()
+    (folder / "notes").mkdir()
+    assert list_backups(folder) == made
+    removed = prune_backups(folder, 1)
+    assert removed == made[:2]
+    assert list_backups(folder) == made[2:]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [".rlem-backup-x.partial", "notes", made[2].path.name]
+    )
+    with pytest.raises(BackupError, match="is not an rlem backup: it has no manifest.json"):
+        verify_backup(folder / "notes")

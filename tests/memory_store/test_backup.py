@@ -35,6 +35,12 @@ TALLY = "The ledger's running tally."
 WRITERS = 4
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Persisted indexes of PostgreSQL databases go to the test's folder, not the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def fill(url: str, embedder: Embedder, observations: list[str], namespace: str = "default") -> None:
     """Store one state per observation, each with one action value, in the namespace."""
     config = StoreConfig(url=url, namespace=namespace)
@@ -234,13 +240,15 @@ def test_a_damaged_sqlite_page_fails_verify_even_with_a_matching_checksum(tmp_pa
         verify_backup(backup.path)
 
 
-def test_retrieval_after_a_restore_sees_the_restored_states(db_url, embedder, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_retrieval_after_a_restore_sees_the_restored_states(db_url, embedder, tmp_path):
     fill(db_url, embedder, ["The key lies under the mat.", "The door is painted red."])
     backup = create_backup(db_url, tmp_path / "backups")
     fill(db_url, embedder, ["A dragon sleeps on the gold.", "The dragon wakes up."])
     restored = restore_backup(backup.path, db_url, force=True)
     assert restored.replaced is not None and restored.replaced.states == 4
+    # The index saved with four states was replaced by one rebuilt from the restored two.
+    sidecars = list(tmp_path.rglob("ns-*.json"))
+    assert [json.loads(p.read_text())["count"] for p in sidecars] == [2]
     with ExperienceStore.open(StoreConfig(url=db_url), embedder=embedder) as store:
         assert len(store.index) == 2
         hits = store.top_k(TASK, "A dragon sleeps on the gold.", k=4)

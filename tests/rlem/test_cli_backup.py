@@ -22,6 +22,12 @@ from tests.memory_store.test_backup import create_database, drop_copies, export_
 from tests.rlem.test_cli_db import rlem
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Persisted indexes of PostgreSQL databases go to the test's folder, not the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def target_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A restore target of the same kind as db_url that does not exist yet."""

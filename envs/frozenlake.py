@@ -55,23 +55,20 @@ class FrozenLake(ToyText):
         )
 
     def describe(self) -> str:
-        """Where the agent is, what lies one step in each direction, where the goal is, and the map."""
+        """Where the agent is, what lies one step in each direction, and where the goal is."""
         row, col = divmod(int(self.state), self.size)
-        grid = [
-            "".join("A" if (r, c) == (row, col) else cell for c, cell in enumerate(line))
-            for r, line in enumerate(self.rows)
-        ]
         around = []
         for move, (dr, dc) in zip(self.actions, ((0, -1), (1, 0), (0, 1), (-1, 0)), strict=True):
             r, c = row + dr, col + dc
             inside = 0 <= r < self.size and 0 <= c < self.size
             around.append(f"{move.split()[1]}: {CELLS[self.rows[r][c]] if inside else 'the edge'}")
         goal_row, goal_col = next((r, line.index("G")) for r, line in enumerate(self.rows) if "G" in line)
-        # Relative words make similar situations on different maps read alike, so memories transfer.
+        # Relative words, and no map here (the task has it), make the same situation read alike
+        # on different maps, so its memories transfer between them.
         return (
             f"You are at row {row + 1}, column {col + 1}, on {CELLS[self.rows[row][col]]}. "
             f"Around you: {', '.join(around)}. The goal is {goal_row - row} rows down and "
-            f"{goal_col - col} columns right.\n" + "\n".join(grid)
+            f"{goal_col - col} columns right."
         )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:

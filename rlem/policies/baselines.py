@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rlem.policies.base import Decision, Policy, Situation
+from rlem.policies.values import pooled_q
 
 
 class RandomPolicy(Policy):
@@ -26,11 +27,12 @@ class RandomPolicy(Policy):
 
 
 class MemoryGreedyPolicy(Policy):
-    """REMEMBERER's memory without the LLM: act on the most similar stored state.
+    """REMEMBERER's memory without the LLM: act on the Q values of the retrieved similar states.
 
-    There, an admissible action not tried yet comes first (optimism, so every action gets a value
-    even when all rewards are negative); otherwise the admissible action with the best Q. While
-    training, an epsilon share of decisions is random; with no memory at all, every one is.
+    An admissible action none of them tried comes first (optimism, so every action gets a value
+    even when all rewards are negative); otherwise the admissible action with the best pooled Q
+    (`values.pooled_q`). While training, an epsilon share of decisions is random; with no memory
+    at all, every one is.
     """
 
     name = "memory-greedy"
@@ -48,18 +50,15 @@ class MemoryGreedyPolicy(Policy):
             return Decision(admissible[int(self.rng.integers(len(admissible)))], "exploring")
         if not situation.retrieved:
             return Decision(admissible[int(self.rng.integers(len(admissible)))], "memory is empty")
-        nearest = situation.retrieved[0].experience
-        values = {a.action: a.q for a in nearest.actions}
+        values = pooled_q(situation.retrieved)
         untried = [a for a in admissible if a not in values]
         if untried:
-            return Decision(
-                untried[int(self.rng.integers(len(untried)))], "not tried in the most similar state"
-            )
+            return Decision(untried[int(self.rng.integers(len(untried)))], "not tried in similar states")
         top = max(values[a] for a in admissible)
         # Random among equal bests: a fixed order would walk into the same wall forever.
         ties = [a for a in admissible if values[a] == top]
         best = ties[int(self.rng.integers(len(ties)))]
-        return Decision(best, f"best Q {top:.3f} in the most similar state")
+        return Decision(best, f"best pooled Q {top:.3f} in similar states")
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
         """One memory-greedy decision per situation."""

@@ -4,7 +4,7 @@ Three ways to decide, all batched over situations:
 - `generate` (the paper's way, see generation.py): the model writes an answer, matched to the
   admissible list, with one stricter retry and then the memory-greedy fallback.
 - `score`: the admissible action with the highest length-normalised log-likelihood.
-- `guided`: score + beta * Q(a), Q taken from the most similar retrieved state that tried a and
+- `guided`: score + beta * Q(a), Q pooled over the retrieved similar states (values.py) and
   min-max normalised per decision: the memory's value function steering the model's choice.
 """
 
@@ -27,6 +27,7 @@ from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
+from rlem.policies.values import pooled_q
 
 DecideMode = Literal["generate", "score", "guided"]
 # Below this size a model follows exemplars written as a pattern to complete far better than the
@@ -84,14 +85,11 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
 
 
 def value_bonus(situation: Situation) -> list[float] | None:
-    """Per admissible action, its Q from the most similar state that tried it, min-max normalised.
+    """Per admissible action, the memory's pooled Q (`values.pooled_q`), min-max normalised.
 
     Actions no retrieved state tried get 0.5, neither favoured nor penalised; None without any Q.
     """
-    q: dict[str, float] = {}
-    for hit in situation.retrieved:
-        for action in hit.experience.actions:
-            q.setdefault(action.action, action.q)
+    q = pooled_q(situation.retrieved)
     known = [q[a] for a in situation.available_actions if a in q]
     if not known:
         return None

@@ -25,12 +25,13 @@ def test_every_variant_keeps_the_contract(spec):
     assert counts["episodes"] == 30 and counts["steps"] >= 30
 
 
-def test_the_observation_shows_the_agent_and_the_task_the_map():
+def test_the_task_holds_the_map_and_the_observation_the_surroundings():
     env = make_env("frozenlake:4x4")
     first = env.reset(seed=0)
     assert "S start" in first.task and "FHFH" in first.task
     assert first.text.startswith("You are at row 1, column 1, on the start.")
-    assert first.text.splitlines()[1] == "AFFF"
+    assert "Around you: left: the edge, down: frozen ice, right: frozen ice, up: the edge." in first.text
+    assert "The goal is 3 rows down and 3 columns right." in first.text
     assert first.available_actions == ("move left", "move down", "move right", "move up")
     moved = env.step("move right").observation
     assert moved.text.startswith("You are at row 1, column 2, on frozen ice.")

@@ -15,6 +15,7 @@ ACTIONS = ("left", "down", "right", "up")
 
 
 def state(*actions: tuple[str, float], similarity: float = 0.9) -> Retrieved:
+    """A retrieved state that tried these (action, Q) pairs."""
     values = tuple(ActionRecord(name, "", q, 0.0, 1) for name, q in actions)
     return Retrieved(
         similarity, ExperienceRecord(1, "t", "o", ACTIONS, "", 1, 0.0, 0.0, (), NOW, NOW, values)
@@ -38,6 +39,18 @@ def test_memory_greedy_tries_untried_actions_first_then_takes_the_best():
     assert chosen == {"right", "up"}
     full = state(("left", 0.5), ("down", 0.9), ("right", 0.1), ("up", 0.0))
     assert check_policy(policy, [situation(full)])[0].action == "down"
+
+
+def test_memory_greedy_pools_what_several_similar_states_tried():
+    # Neither state tried every action; together they did, and "up" is best once weighted.
+    first = state(("left", 0.2), ("down", 0.4), similarity=0.9)
+    second = state(("right", 0.1), ("up", 1.0), ("down", 0.0), similarity=0.9)
+    decisions = check_policy(MemoryGreedyPolicy(seed=5), [situation(first, second)] * 20, training=False)
+    assert {d.action for d in decisions} == {"up"}
+    closer = state(("up", 0.0), similarity=0.99)
+    far = state(("up", 1.0), ("left", 0.3), ("down", 0.3), ("right", 0.3), similarity=0.01)
+    # The similar state's Q dominates the pooled value of "up": 0.01 / 1.0 of the weight is from far.
+    assert check_policy(MemoryGreedyPolicy(seed=6), [situation(closer, far)])[0].action != "up"
 
 
 def test_memory_greedy_learns_with_step_costs_too():

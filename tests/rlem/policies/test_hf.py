@@ -28,9 +28,10 @@ def situation(prompt: str, *hits: Retrieved) -> Situation:
     return Situation("Leave the house.", "You are in the hall.", ACTIONS, retrieved=hits, prompt=prompt)
 
 
-def test_value_bonus_is_min_max_normalised_with_a_neutral_middle_for_the_unknown():
+def test_value_bonus_is_min_max_normalised_pooled_q_with_a_neutral_middle_for_the_unknown():
     hits = (retrieved(("go north", 2.0), ("go south", -2.0)), retrieved(("go north", 9.0), ("wait", 0.0)))
-    assert value_bonus(situation("p", *hits)) == [1.0, 0.0, 0.5, 0.5]
+    # Pooled (equal similarities): north 5.5, south -2, wait 0; the door is unknown.
+    assert value_bonus(situation("p", *hits)) == pytest.approx([1.0, 0.0, 0.5, 2 / 7.5])
     assert value_bonus(situation("p")) is None
 
 

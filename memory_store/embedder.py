@@ -44,12 +44,24 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# Module types that keep the pooled dimension; others (Dense, ...) may change it, so the model is asked.
+DIMENSION_KEEPING = {"Transformer", "Pooling", "Normalize"}
+
+
 def declared_dimension(path: Path) -> int | None:
-    """The output dimension a sentence-transformers directory declares in its pooling config, if any."""
+    """The output dimension a plain Transformer + Pooling (+ Normalize) directory declares, if it is one."""
+    modules = path / "modules.json"
+    if not modules.exists():
+        return None
+    types = {module["type"].rsplit(".", 1)[-1] for module in json.loads(modules.read_text())}
+    if not types <= DIMENSION_KEEPING:
+        return None
     for pooling in sorted(path.glob("*Pooling*/config.json")):
-        dim = json.loads(pooling.read_text()).get("word_embedding_dimension")
-        if dim:
-            return int(dim)
+        config = json.loads(pooling.read_text())
+        modes = [key for key, on in config.items() if key.startswith("pooling_mode_") and on is True]
+        # Several pooling modes are concatenated, which multiplies the dimension.
+        if config.get("word_embedding_dimension") and len(modes) == 1:
+            return int(config["word_embedding_dimension"])
     return None
 
 

@@ -29,6 +29,10 @@ class UnknownNamespace(StoreError):
     """No namespace of that name exists in the database."""
 
 
+class NotFound(StoreError):
+    """A state or action named by the caller does not exist."""
+
+
 class EmbeddingMismatch(StoreError):
     """A namespace was built with another embedding model or dimension."""
 

@@ -15,9 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from memory_store.database import Database
 from memory_store.errors import StoreError
 from memory_store.files import write_atomically
-from memory_store.index import IndexKind, VectorIndex
+from memory_store.index import INDEX_KINDS, IndexKind, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,20 @@ def default_index_dir(url_text: str, sqlite_path: str | None) -> Path:
         return Path(sqlite_path + ".faiss")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "rlem" / "indexes" / hashlib.sha256(url_text.encode()).hexdigest()[:16]
+
+
+def database_index_dir(db: Database) -> Path:
+    """The default index folder of an open database (see default_index_dir)."""
+    return default_index_dir(db.display_url, db.url.database if db.dialect == "sqlite" else None)
+
+
+def namespace_index_files(directory: Path, namespace_id: int) -> list[Path]:
+    """The persisted index files of a namespace in `directory`, of every kind, sidecars included."""
+    found = []
+    for kind in INDEX_KINDS:
+        index_file = IndexFile(directory, namespace_id, kind)
+        found += [path for path in (index_file.path, index_file.meta_path) if path.exists()]
+    return found
 
 
 @dataclass(frozen=True)

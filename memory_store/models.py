@@ -172,3 +172,21 @@ class RunEpisode(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     episode: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change made by hand (edit, delete, prune, re-embed, copy), written in the change's transaction."""
+
+    __tablename__ = "rlem_audit"
+    # Names, not foreign keys: an audit row must outlive the namespace or state it describes.
+    __table_args__ = (Index("ix_rlem_audit_namespace", "namespace", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    command: Mapped[str] = mapped_column(String(50))
+    namespace: Mapped[str] = mapped_column(String(200))
+    state_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    action: Mapped[str | None] = mapped_column(Text, nullable=True)
+    what: Mapped[str] = mapped_column(String(50))
+    old_value: Mapped[object | None] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[object | None] = mapped_column(JSON, nullable=True)

@@ -58,6 +58,23 @@ def find(session: Session, name: str) -> Namespace | None:
     return session.scalars(select(Namespace).where(Namespace.name == name)).one_or_none()
 
 
+def unknown(session: Session, db: Database, name: str) -> UnknownNamespace:
+    """The error for a missing namespace, naming the ones the database has."""
+    known = ", ".join(n.name for n in session.scalars(select(Namespace).order_by(Namespace.name))) or "none"
+    return UnknownNamespace(
+        f"namespace {name!r} does not exist in {db.display_url} (namespaces there: {known})"
+    )
+
+
+def get_namespace(db: Database, name: str) -> NamespaceInfo:
+    """An existing namespace, whatever model it was built with (for tools that embed nothing)."""
+    with db.read() as session:
+        row = find(session, name)
+        if row is None:
+            raise unknown(session, db, name)
+        return NamespaceInfo.of(row)
+
+
 def open_namespace(
     db: Database,
     name: str,
@@ -76,10 +93,7 @@ def open_namespace(
         row = find(session, name)
         if row is None:
             if not create:
-                known = ", ".join(n.name for n in session.scalars(select(Namespace))) or "none"
-                raise UnknownNamespace(
-                    f"namespace {name!r} does not exist in {db.display_url} (namespaces there: {known})"
-                )
+                raise unknown(session, db, name)
             row = Namespace(
                 name=name,
                 embedding_model=embedding_model,
@@ -96,7 +110,7 @@ def open_namespace(
             raise EmbeddingMismatch(
                 f"namespace {name!r} was built with embedding model {row.embedding_model!r} "
                 f"({row.embedding_dim}-d), not {embedding_model!r} ({embedding_dim}-d): open it with "
-                "that model, or re-embed it into a new namespace"
+                "that model, or re-embed it with `rlem memory reembed --model PATH`"
             )
         return NamespaceInfo.of(row)
 

@@ -19,7 +19,7 @@ from memory_store.database import Database, parse_url
 from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
 from memory_store.index import VectorIndex, check_vectors, normalized
-from memory_store.index_file import IndexFile, default_index_dir
+from memory_store.index_file import IndexFile, database_index_dir
 from memory_store.models import state_hash
 from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
@@ -102,8 +102,7 @@ class ExperienceStore:
         """Where this namespace's index is persisted, or None when persistence is off."""
         if not self.config.persist_index:
             return None
-        sqlite_path = self.db.url.database if self.db.dialect == "sqlite" else None
-        directory = self.config.index_dir or default_index_dir(self.db.display_url, sqlite_path)
+        directory = self.config.index_dir or database_index_dir(self.db)
         return IndexFile(Path(directory), self.namespace.id, self.config.index_kind)
 
     def index_options(self) -> dict:

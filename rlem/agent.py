@@ -17,6 +17,7 @@ import numpy as np
 
 from envs import Observation, TextEnv
 from memory_store import ExperienceStore
+from rlem.double_q import retrieve
 from rlem.exemplars import ExemplarConfig, Templates, Tokenizer, build_prompt
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
@@ -73,6 +74,7 @@ class Agent:
         self,
         policy: Policy,
         store: ExperienceStore | None,
+        second: ExperienceStore | None,
         tables: Tables | None,
         rule: Rule,
         exemplars: ExemplarConfig,
@@ -80,7 +82,7 @@ class Agent:
         templates: Templates | None,
         rng: np.random.Generator,
     ):
-        self.policy, self.store, self.tables, self.rule = policy, store, tables, rule
+        self.policy, self.store, self.second, self.tables, self.rule = policy, store, second, tables, rule
         self.exemplars, self.tokenizer, self.templates, self.rng = exemplars, tokenizer, templates, rng
 
     def situation(self, running: Running) -> Situation:
@@ -88,7 +90,9 @@ class Agent:
         seen = running.observation
         last = tuple(step.action for step in running.steps)
         wanted = self.store is not None and self.exemplars.k > 0
-        retrieved = tuple(self.store.top_k(seen.task, seen.text, self.exemplars.k)) if wanted else ()
+        retrieved = (
+            tuple(retrieve(self.store, self.second, seen.task, seen.text, self.exemplars.k)) if wanted else ()
+        )
         if self.tokenizer is None:
             return Situation(seen.task, seen.text, seen.available_actions, retrieved, last)
         prompt = build_prompt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from memory_store import ActionRecord, Retrieved
+from memory_store import ActionRecord, ExperienceStore, Retrieved
 
 SUFFIX = "~q2"
 
@@ -51,3 +51,13 @@ def merge_retrieved(first: Sequence[Retrieved], second: Sequence[Retrieved], k: 
         by_state[key] = Retrieved(max(seen.similarity, hit.similarity), experience)
     ranked = sorted(by_state.values(), key=lambda r: -r.similarity)
     return ranked[:k]
+
+
+def retrieve(
+    store: ExperienceStore, second: ExperienceStore | None, task: str, observation: str, k: int
+) -> list[Retrieved]:
+    """What the agent shows its policy: the k states most similar to (task, observation), merged
+    across both Q tables under double Q (`second` is the second table, or None)."""
+    vector = store.embed(task, observation)
+    hits = store.nearest(vector, k)
+    return hits if second is None else merge_retrieved(hits, second.nearest(vector, k), k)

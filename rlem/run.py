@@ -108,6 +108,7 @@ class Run:
         self.agent = Agent(
             self.policy,
             self.store,
+            self.second,
             tables,
             rule,
             exemplars,

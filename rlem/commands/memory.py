@@ -10,13 +10,14 @@ import typer
 
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.transfer import export_memory, read_memory_file
+from rlem.commands import memory_edit, memory_inspect
 from rlem.console import console, fail, progress
 from rlem.options import DbOption, NamespaceOption
 from rlem.qlearning import Rule
 from rlem.replay import replay
 from rlem.trajectory import read_episodes
 
-app = typer.Typer(help="Replay, export and import experience memories.", no_args_is_help=True)
+app = typer.Typer(help="Replay, export, import, inspect and edit experience memories.", no_args_is_help=True)
 
 
 class Format(str, Enum):
@@ -101,3 +102,7 @@ def import_command(
         count = store.put(snapshots, replace=replace)
         total = len(store)
     console.print(f"imported {count} states into namespace {namespace} ({total} now)", markup=False)
+
+
+memory_inspect.register(app)
+memory_edit.register(app)

@@ -25,7 +25,7 @@ from memory_store import backup_postgres, backup_sqlite
 from memory_store.database import Database, parse_url
 from memory_store.errors import StoreError
 from memory_store.index import VectorIndex
-from memory_store.index_file import IndexFile, default_index_dir
+from memory_store.index_file import IndexFile, database_index_dir
 from memory_store.manifest import (
     BackupError,
     Contents,
@@ -236,7 +236,7 @@ def rebuild_indexes(url: URL) -> bool:
     """
     db = Database(url)
     try:
-        directory = default_index_dir(db.display_url, url.database if db.dialect == "sqlite" else None)
+        directory = database_index_dir(db)
         shutil.rmtree(directory, ignore_errors=True)
         with db.engine.connect() as connection:
             if current_revision(connection) != head_revision():

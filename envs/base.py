@@ -52,6 +52,9 @@ class TextEnv(ABC):
     """A text environment (see the module docstring for the contract)."""
 
     spec: str = ""
+    # What a memory should match similar states on: both texts, or the observation alone where the
+    # task changes per seed in ways a situation does not depend on (a new map, say).
+    retrieval_text: str = "task+observation"
 
     @abstractmethod
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:

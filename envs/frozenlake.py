@@ -33,6 +33,8 @@ class FrozenLake(ToyText):
         self.step_limit = step_limit or STEP_LIMITS[size]
         flags = (":slippery" if slippery else "") + (":random" if random_map else "")
         self.spec = f"frozenlake:{size}x{size}{flags}:{self.step_limit}"
+        # Each seed's map is in the task; the same surroundings on another map are the same situation.
+        self.retrieval_text = "observation" if random_map else "task+observation"
         self.rows: list[str] = list(MAPS[f"{size}x{size}"])
         super().__init__(self.make(self.rows))
 

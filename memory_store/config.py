@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memory_store.embedder import RetrievalText
 from memory_store.eviction import EvictionPolicy
 from memory_store.index import IndexKind
 
@@ -36,4 +37,6 @@ class StoreConfig(BaseModel):
     persist_index: bool = True
     index_dir: Path | None = None
     capacity: Capacity = Capacity()
+    # None: whatever the namespace was built with; a new namespace embeds task and observation.
+    retrieval_text: RetrievalText | None = None
     busy_timeout_s: float = Field(default=30.0, gt=0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -15,13 +16,20 @@ from memory_store.errors import InvalidArgument
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
+RetrievalText = Literal["task+observation", "observation"]
+"""What a namespace embeds to find similar states (its states are still keyed by both)."""
+DEFAULT_RETRIEVAL_TEXT: RetrievalText = "task+observation"
 
-def state_text(task: str, observation: str) -> str:
-    """The one text embedded for a state: the task line, then the observation.
 
-    Retrieval compares these texts, so states of the same task with similar observations, or
-    similar tasks in the same situation, come out close.
+def state_text(task: str, observation: str, retrieval_text: RetrievalText = DEFAULT_RETRIEVAL_TEXT) -> str:
+    """The one text embedded for a state: the task line, then the observation; or the observation.
+
+    With both, states of the same task with similar observations, or similar tasks in the same
+    situation, come out close. With the observation alone, the same situation comes out close
+    whatever the task, for task families where the task text (a map, say) would drown it.
     """
+    if retrieval_text == "observation":
+        return observation
     return f"Task: {task}\nObservation: {observation}"
 
 
@@ -79,6 +87,7 @@ class SentenceTransformerEmbedder:
         name: str | None = None,
         device: str | None = None,
         batch_size: int = 64,
+        cache_size: int = 4096,
     ):
         self.path = Path(model_path)
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
@@ -86,6 +95,9 @@ class SentenceTransformerEmbedder:
         self.model_name = name or self.path.name
         self.requested_device = device
         self.batch_size = batch_size
+        # Agents meet the same observations again and again; their vectors are kept, oldest out first.
+        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_size = cache_size
         self._model = None
         self.dim = declared_dimension(self.path) or self.load().get_embedding_dimension()
 
@@ -108,17 +120,25 @@ class SentenceTransformerEmbedder:
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts in batches; an empty input gives an empty (0, dim) array."""
+        """Embed texts in batches, reusing recently embedded ones; no texts give a (0, dim) array."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            vectors = self.load().encode(
+                todo,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            self.cache.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+        found = [self.cache[t] for t in texts]
+        for text in texts:
+            self.cache.move_to_end(text)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return np.ascontiguousarray(np.vstack(found), dtype=np.float32)
 
 
 def packaged_model_path() -> Path:

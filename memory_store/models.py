@@ -81,6 +81,7 @@ class Namespace(Base):
     max_states: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_actions: Mapped[int | None] = mapped_column(Integer, nullable=True)
     eviction_policy: Mapped[str] = mapped_column(String(20), default="paper")
+    retrieval_text: Mapped[str] = mapped_column(String(20), default="task+observation")
     # Monotonic counters: derived indexes compare them to know whether they are current.
     states_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     states_deleted: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from memory_store.config import Capacity
 from memory_store.database import Database
+from memory_store.embedder import DEFAULT_RETRIEVAL_TEXT, RetrievalText
 from memory_store.errors import EmbeddingMismatch, UnknownNamespace
 from memory_store.models import Namespace
 
@@ -26,6 +27,7 @@ class NamespaceInfo:
     max_actions: int | None
     eviction_policy: str
     created_at: datetime
+    retrieval_text: RetrievalText = DEFAULT_RETRIEVAL_TEXT
 
     @classmethod
     def of(cls, row: Namespace) -> NamespaceInfo:
@@ -39,6 +41,7 @@ class NamespaceInfo:
             row.max_actions,
             row.eviction_policy,
             row.created_at,
+            row.retrieval_text,
         )
 
     @property
@@ -83,8 +86,13 @@ def open_namespace(
     capacity: Capacity = Capacity(),
     *,
     create: bool = True,
+    retrieval_text: RetrievalText | None = None,
 ) -> NamespaceInfo:
-    """Return the namespace, creating it if allowed; refuse one built with another embedding model."""
+    """Return the namespace, creating it if allowed; refuse one built with another embedding model.
+
+    `retrieval_text` None takes the namespace's own (task+observation for a new one); any other
+    value must match it.
+    """
 
     def work(session: Session) -> NamespaceInfo:
         if create and db.dialect == "postgresql":
@@ -101,6 +109,7 @@ def open_namespace(
                 max_states=capacity.max_states,
                 max_actions=capacity.max_actions,
                 eviction_policy=capacity.eviction_policy,
+                retrieval_text=retrieval_text or DEFAULT_RETRIEVAL_TEXT,
                 states_inserted=0,
                 states_deleted=0,
             )
@@ -111,6 +120,12 @@ def open_namespace(
                 f"namespace {name!r} was built with embedding model {row.embedding_model!r} "
                 f"({row.embedding_dim}-d), not {embedding_model!r} ({embedding_dim}-d): open it with "
                 "that model, or re-embed it with `rlem memory reembed --model PATH`"
+            )
+        if retrieval_text is not None and row.retrieval_text != retrieval_text:
+            raise EmbeddingMismatch(
+                f"namespace {name!r} finds similar states by embedding the {row.retrieval_text} "
+                f"text, not the {retrieval_text} text: use another namespace, or leave the "
+                "retrieval text unset to take the namespace's own"
             )
         return NamespaceInfo.of(row)
 

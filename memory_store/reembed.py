@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from memory_store import audit
 from memory_store.database import Database
 from memory_store.editing import delete_namespaces, remove_index_files
-from memory_store.embedder import Embedder, state_text
+from memory_store.embedder import Embedder, RetrievalText, state_text
 from memory_store.errors import InvalidArgument
 from memory_store.index import check_vectors, normalized
 from memory_store.index_file import database_index_dir
@@ -86,9 +86,9 @@ def pending(session: Session, live_id: int, staging_id: int, after: int, limit: 
     return [Pending(*row) for row in session.execute(query)]
 
 
-def embed_pending(embedder: Embedder, rows: Sequence[Pending]) -> np.ndarray:
+def embed_pending(embedder: Embedder, rows: Sequence[Pending], retrieval_text: RetrievalText) -> np.ndarray:
     """Unit vectors of the states' texts, checked against the embedder's declared dimension."""
-    texts = [state_text(r.task, r.observation) for r in rows]
+    texts = [state_text(r.task, r.observation, retrieval_text) for r in rows]
     return normalized(check_vectors(embedder.embed(texts), embedder.dim))
 
 
@@ -135,7 +135,7 @@ def stage(
             rows = pending(session, live.id, staging.id, after, CHUNK)
         if not rows:
             return
-        new = embed_pending(embedder, rows)
+        new = embed_pending(embedder, rows, live.retrieval_text)
         db.write(lambda session, rows=rows, new=new: write_staged(session, staging.id, rows, new))
         done, after = done + len(rows), rows[-1].id
         progress(done, max(total, done))
@@ -148,7 +148,7 @@ def switch(session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedd
     # States the live namespace gained since staging: few, so embedding them under the lock is brief.
     late = pending(session, live.id, staging.id, 0, None)
     if late:
-        write_staged(session, staging.id, late, embed_pending(embedder, late))
+        write_staged(session, staging.id, late, embed_pending(embedder, late, live.retrieval_text))
     staged = aliased(Experience)
     session.execute(
         update(Experience)
@@ -177,10 +177,11 @@ def switch(session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedd
         .values(namespace_id=staging.id)
         .execution_options(synchronize_session=False)
     )
-    new.max_states, new.max_actions, new.eviction_policy = (
+    new.max_states, new.max_actions, new.eviction_policy, new.retrieval_text = (
         old.max_states,
         old.max_actions,
         old.eviction_policy,
+        old.retrieval_text,
     )
     new.states_inserted, new.states_deleted = moved, 0
     new.created_at, new.updated_at = old.created_at, utcnow()

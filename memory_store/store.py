@@ -86,7 +86,13 @@ class ExperienceStore:
         try:
             embedder = embedder or default_embedder()
             namespace = open_namespace(
-                db, config.namespace, embedder.model_name, embedder.dim, config.capacity, create=create
+                db,
+                config.namespace,
+                embedder.model_name,
+                embedder.dim,
+                config.capacity,
+                create=create,
+                retrieval_text=config.retrieval_text,
             )
             return cls(db, namespace, embedder, config)
         except BaseException:
@@ -189,7 +195,7 @@ class ExperienceStore:
 
     def embed(self, task: str, observation: str) -> np.ndarray:
         """The embedding of one state's text."""
-        return self.embedder.embed([state_text(task, observation)])[0]
+        return self.embedder.embed([state_text(task, observation, self.namespace.retrieval_text)])[0]
 
     def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:
         """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""
@@ -201,7 +207,10 @@ class ExperienceStore:
             vectors.update(zip(given, normalized(np.vstack(rows)), strict=True))
         todo = [key for key in keys if key not in vectors]
         if todo:
-            texts = [state_text(keys[key].task, keys[key].observation) for key in todo]
+            texts = [
+                state_text(keys[key].task, keys[key].observation, self.namespace.retrieval_text)
+                for key in todo
+            ]
             embedded = normalized(check_vectors(self.embedder.embed(texts), self.dim))
             vectors.update(zip(todo, embedded, strict=True))
         return vectors
@@ -234,7 +243,12 @@ class ExperienceStore:
     def open_sibling(self, namespace: str) -> ExperienceStore:
         """Another namespace of the same database and connection pool, created if missing."""
         info = open_namespace(
-            self.db, namespace, self.embedder.model_name, self.embedder.dim, self.config.capacity
+            self.db,
+            namespace,
+            self.embedder.model_name,
+            self.embedder.dim,
+            self.config.capacity,
+            retrieval_text=self.namespace.retrieval_text,
         )
         config = self.config.model_copy(update={"namespace": namespace})
         return ExperienceStore(self.db, info, self.embedder, config, owns_db=False)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from envs import make_env
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.config import DEFAULT_URL
+from memory_store.embedder import RetrievalText
 from memory_store.files import write_atomically
 from memory_store.transfer import read_memory_file
 from rlem.agent import Agent, Finished, Job, MemoryMode
@@ -63,6 +64,8 @@ class RunConfig(BaseModel):
     static: Path | None = None
     static_format: Literal["json", "rememberer-yaml"] = "json"
     seed: int = 0
+    # None: what the environment suggests (envs.base.TextEnv.retrieval_text).
+    retrieval_text: RetrievalText | None = None
 
     @model_validator(mode="after")
     def static_needs_a_file(self) -> RunConfig:
@@ -85,6 +88,7 @@ class Run:
     def __init__(self, config: RunConfig, out: Path):
         self.config, self.out = config, out
         self.run_id = self.claim_folder()
+        self.envs = [make_env(config.env) for _ in range(config.num_envs)]
         self.store = self.open_store()
         self.second = (
             self.store.open_sibling(second_table(config.namespace))
@@ -92,7 +96,6 @@ class Run:
             else None
         )
         self.policy = make_policy(config.policy)
-        self.envs = [make_env(config.env) for _ in range(config.num_envs)]
         self.records, trained_steps = self.resume()
         tables = None
         if self.store is not None and config.memory == "rlem":
@@ -144,13 +147,20 @@ class Run:
         config = self.config
         if config.memory == "off":
             return None
+        retrieval_text = config.retrieval_text or self.envs[0].retrieval_text
         if config.memory == "rlem":
-            return ExperienceStore.open(StoreConfig(url=config.db, namespace=config.namespace))
+            return ExperienceStore.open(
+                StoreConfig(url=config.db, namespace=config.namespace, retrieval_text=retrieval_text)
+            )
         assert config.static is not None
         # One namespace per file content: the same file is imported once, a changed one anew.
         digest = hashlib.sha256(config.static.read_bytes()).hexdigest()[:12]
         store = ExperienceStore.open(
-            StoreConfig(url=config.db, namespace=f"{config.namespace}~static-{digest}")
+            StoreConfig(
+                url=config.db,
+                namespace=f"{config.namespace}~static-{digest}-{retrieval_text}",
+                retrieval_text=retrieval_text,
+            )
         )
         if len(store) == 0:
             store.put(read_memory_file(config.static, config.static_format))

@@ -88,6 +88,13 @@ def run_command(
     k: Annotated[int, typer.Option(min=0, help="Exemplars retrieved per decision.")] = 2,
     epsilon: Annotated[float, typer.Option(help="Exploration of memory-greedy while training.")] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
+    retrieval_text: Annotated[
+        str | None,
+        typer.Option(
+            help="Match similar states on task+observation or the observation alone; "
+            "default: what the environment suggests (observation for random FrozenLake maps)."
+        ),
+    ] = None,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
     try:
@@ -110,6 +117,7 @@ def run_command(
             static=static,
             static_format=static_format,
             seed=seed,
+            retrieval_text=retrieval_text,
         )
     except ValidationError as exc:
         fail(f"run settings: {first_problem(exc)}")

@@ -40,3 +40,18 @@ def test_state_text_names_task_and_observation():
 def test_a_directory_without_a_model_is_refused(tmp_path):
     with pytest.raises(InvalidArgument, match="is not a sentence-transformers model directory"):
         SentenceTransformerEmbedder(tmp_path)
+
+
+def test_state_text_can_hold_the_observation_alone():
+    assert state_text("Open the chest.", "A chest.", "observation") == "A chest."
+
+
+def test_cached_vectors_equal_fresh_ones_and_the_cache_stays_bounded():
+    small = SentenceTransformerEmbedder(packaged_model_path(), cache_size=3)
+    texts = ["one", "two", "three", "four", "two"]
+    cached = small.embed(texts)
+    fresh = SentenceTransformerEmbedder(packaged_model_path(), cache_size=0).embed(texts)
+    assert cached == pytest.approx(fresh, abs=1e-6)
+    assert list(small.cache) == ["three", "four", "two"]
+    again = small.embed(["two", "two"])
+    assert again == pytest.approx(fresh[[1, 1]], abs=1e-6)

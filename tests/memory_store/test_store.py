@@ -147,6 +147,23 @@ def test_opening_a_namespace_with_another_embedding_model_is_refused(db_url, ind
         ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=other)
 
 
+def test_a_namespace_retrieving_by_observation_matches_it_whatever_the_task(db_url, index_dir, embedder):
+    config = StoreConfig(url=db_url, index_dir=index_dir, retrieval_text="observation")
+    with ExperienceStore.open(config, embedder=embedder) as store:
+        store.apply([Update("Map one.", "A hole to the left.", "right", target=1.0, reward=0.0)])
+        hit = store.top_k("Map two, quite different.", "A hole to the left.", k=1)[0]
+        assert hit.similarity == pytest.approx(1.0, abs=1e-5) and hit.experience.task == "Map one."
+        sibling = store.open_sibling("default~q2")
+        assert sibling.namespace.retrieval_text == "observation"
+        sibling.close()
+    # Left unset, the namespace's own setting is taken; a different one is refused.
+    with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=embedder) as again:
+        assert again.namespace.retrieval_text == "observation"
+    both = StoreConfig(url=db_url, index_dir=index_dir, retrieval_text="task+observation")
+    with pytest.raises(EmbeddingMismatch, match="embedding the observation text, not the task"):
+        ExperienceStore.open(both, embedder=embedder)
+
+
 def test_an_unknown_namespace_is_refused_when_not_creating(db_url, index_dir, embedder):
     with ExperienceStore.open(StoreConfig(url=db_url, index_dir=index_dir), embedder=embedder):
         pass

@@ -55,3 +55,12 @@ def value_iteration(transitions: dict, tolerance: float = 1e-10) -> Optimum:
     values = solve(move, reward, 1.0, tolerance).max(axis=1)
     policy = solve(move, reward, POLICY_GAMMA, tolerance).argmax(axis=1)
     return Optimum(values, policy)
+
+
+def success_within(transitions: dict, steps: int) -> np.ndarray:
+    """Per state, the best achievable probability of success within `steps` steps (a step limit)."""
+    move, reward = tables(transitions)
+    values = np.zeros(move.shape[0])
+    for _ in range(steps):
+        values = (reward + move @ values).max(axis=1)
+    return values

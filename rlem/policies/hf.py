@@ -87,7 +87,9 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
 def value_bonus(situation: Situation) -> list[float] | None:
     """Per admissible action, the memory's pooled Q (`values.pooled_q`), min-max normalised.
 
-    Actions no retrieved state tried get 0.5, neither favoured nor penalised; None without any Q.
+    Actions no retrieved state tried get 1, as good as the best known: the optimism of
+    memory-greedy, without which a model's favourite dead end (a wall) is chosen forever. Known
+    actions that all tie get 0 when untried ones exist, else 0.5. None without any Q.
     """
     q = pooled_q(situation.retrieved)
     known = [q[a] for a in situation.available_actions if a in q]
@@ -95,8 +97,10 @@ def value_bonus(situation: Situation) -> list[float] | None:
         return None
     low, high = min(known), max(known)
     spread = high - low
+    untried = len(known) < len(situation.available_actions)
+    tie = 0.0 if untried else 0.5
     return [
-        ((q[a] - low) / spread if spread else 0.5) if a in q else 0.5 for a in situation.available_actions
+        ((q[a] - low) / spread if spread else tie) if a in q else 1.0 for a in situation.available_actions
     ]
 
 

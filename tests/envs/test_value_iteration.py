@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs import make_env
-from envs.value_iteration import value_iteration
+from envs.value_iteration import success_within, value_iteration
 
 
 def play(env, policy: np.ndarray, episodes: int, seed: int) -> float:
@@ -34,3 +34,15 @@ def test_the_slippery_optimum_matches_playing_its_policy():
     optimum = value_iteration(env.env.unwrapped.P)
     assert 0.80 < optimum.values[0] < 0.85
     assert play(env, optimum.policy, episodes=3000, seed=0) == pytest.approx(optimum.values[0], abs=0.03)
+
+
+def test_success_within_a_step_limit_grows_to_the_unlimited_optimum():
+    env = make_env("frozenlake:4x4:slippery")
+    env.reset(seed=0)
+    transitions = env.env.unwrapped.P
+    unlimited = value_iteration(transitions).values
+    short, longer, endless = (success_within(transitions, steps)[0] for steps in (6, 20, 5000))
+    # The goal is six moves away: with six steps only perfect luck arrives.
+    assert 0 < short < longer < endless
+    assert endless == pytest.approx(unlimited[0], abs=1e-6)
+    env.close()

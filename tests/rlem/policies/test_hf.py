@@ -28,11 +28,18 @@ def situation(prompt: str, *hits: Retrieved) -> Situation:
     return Situation("Leave the house.", "You are in the hall.", ACTIONS, retrieved=hits, prompt=prompt)
 
 
-def test_value_bonus_is_min_max_normalised_pooled_q_with_a_neutral_middle_for_the_unknown():
+def test_value_bonus_is_min_max_normalised_pooled_q_and_optimistic_about_the_untried():
     hits = (retrieved(("go north", 2.0), ("go south", -2.0)), retrieved(("go north", 9.0), ("wait", 0.0)))
-    # Pooled (equal similarities): north 5.5, south -2, wait 0; the door is unknown.
-    assert value_bonus(situation("p", *hits)) == pytest.approx([1.0, 0.0, 0.5, 2 / 7.5])
+    # Pooled (equal similarities): north 5.5, south -2, wait 0; the door is untried.
+    assert value_bonus(situation("p", *hits)) == pytest.approx([1.0, 0.0, 1.0, 2 / 7.5])
     assert value_bonus(situation("p")) is None
+
+
+def test_value_bonus_of_tied_known_actions_is_neutral_only_when_all_are_known():
+    zeros = retrieved(("go north", 0.0), ("go south", 0.0))
+    assert value_bonus(situation("p", zeros)) == [0.0, 0.0, 1.0, 1.0]
+    every = retrieved(*((a, 0.0) for a in ACTIONS))
+    assert value_bonus(situation("p", every)) == [0.5] * 4
 
 
 def test_score_mode_batches_prompts_and_matches_scoring_them_alone(tiny_lm):

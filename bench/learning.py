@@ -104,7 +104,8 @@ def plot(results: dict, out: Path) -> list[str]:
             axes.plot(range(1, len(success) + 1), success, marker="o", label=name.split("/", 1)[1])
         if env == "frozenlake-slippery":
             axes.axhline(slippery_optimum(), linestyle="--", color="gray", label="value iteration")
-        axes.set(xlabel="epoch", ylabel="eval success", title=env, ylim=(0, 1))
+        epochs = max(len(results[name]["eval_success"]) for name in names)
+        axes.set(xlabel="epoch", ylabel="eval success", title=env, ylim=(0, 1), xticks=range(1, epochs + 1))
         axes.legend()
         path = out / f"learning_{env}.png"
         figure.savefig(path, dpi=100, bbox_inches="tight")

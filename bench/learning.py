@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ QUICK = ["--epochs", "1", "--train-tasks", "0-1", "--test-tasks", "1000-1001"]
 def run_experiment(name: str, arguments: list[str], runs: Path) -> dict:
     """Run one experiment from scratch and return its per-epoch eval success and its time."""
     folder = runs / name.replace("/", "__")
-    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     command = [sys.executable, "-m", "rlem.cli", "run", *arguments]
     command += ["--db", f"sqlite:///{folder / 'memory.db'}", "--out", str(folder / "run")]
@@ -86,7 +87,7 @@ def slippery_optimum() -> float:
     return float(optimum[0])
 
 
-def plot(results: dict, out: Path) -> list[str]:
+def plot(results: dict, out: Path, optimum: float | None) -> list[str]:
     """One PNG per environment: eval success against epochs, a line per experiment."""
     import matplotlib
 
@@ -102,8 +103,8 @@ def plot(results: dict, out: Path) -> list[str]:
         for name in names:
             success = results[name]["eval_success"]
             axes.plot(range(1, len(success) + 1), success, marker="o", label=name.split("/", 1)[1])
-        if env == "frozenlake-slippery":
-            axes.axhline(slippery_optimum(), linestyle="--", color="gray", label="value iteration")
+        if env == "frozenlake-slippery" and optimum is not None:
+            axes.axhline(optimum, linestyle="--", color="gray", label="value iteration")
         epochs = max(len(results[name]["eval_success"]) for name in names)
         axes.set(xlabel="epoch", ylabel="eval success", title=env, ylim=(0, 1), xticks=range(1, epochs + 1))
         axes.legend()
@@ -155,7 +156,7 @@ def main() -> None:
     document["machine"] = describe_machine(None, load_start)
     document["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     args.out.mkdir(parents=True, exist_ok=True)
-    document["plots"] = plot(document["results"], args.out)
+    document["plots"] = plot(document["results"], args.out, document.get("slippery", {}).get("optimum"))
     path.write_text(json.dumps(document, indent=1) + "\n")
     (args.out / "learning.md").write_text(render(document))
     print((args.out / "learning.md").read_text())

@@ -124,6 +124,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        fresh: dict[str, np.ndarray] = {}
         if todo:
             vectors = self.load().encode(
                 todo,
@@ -132,13 +133,17 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            self.cache.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
-        found = [self.cache[t] for t in texts]
-        for text in texts:
+            fresh = dict(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+        found = np.vstack([fresh[t] if t in fresh else self.cache[t] for t in texts])
+        # Only the last texts can stay, so a bulk import neither churns the cache nor keeps its
+        # whole batch alive through row views.
+        for text in texts[max(len(texts) - self.cache_size, 0) :]:
+            if text in fresh:
+                self.cache[text] = fresh[text].copy()
             self.cache.move_to_end(text)
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
-        return np.ascontiguousarray(np.vstack(found), dtype=np.float32)
+        return np.ascontiguousarray(found, dtype=np.float32)
 
 
 def packaged_model_path() -> Path:

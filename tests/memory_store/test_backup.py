@@ -133,6 +133,16 @@ def logged(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
+def contents_of(url: str):
+    """What a database holds, counted as a manifest counts it."""
+    db = Database(parse_url(url))
+    try:
+        with db.engine.connect() as connection:
+            return read_contents(connection)
+    finally:
+        db.close()
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 180.0) -> None:
     """Poll until the condition holds."""
     deadline = time.monotonic() + timeout_s
@@ -183,12 +193,7 @@ def test_a_backup_taken_while_four_processes_write_restores_a_consistent_moment(
         assert before[worker] <= count <= after[worker] + 1
     tally = next(r for r in records if r.observation == TALLY)
     assert tally.visits == tally.action("count").visits == sum(len(s) for s in steps.values())
-    db = Database(parse_url(target_url))
-    try:
-        with db.engine.connect() as connection:
-            assert read_contents(connection) == backup.manifest.contents
-    finally:
-        db.close()
+    assert contents_of(target_url) == backup.manifest.contents
     assert backup.manifest.contents.states == len(records)
 
 
@@ -296,12 +301,7 @@ def test_a_database_at_an_old_revision_is_restored_as_it_was(db_url, target_url,
     assert backup.manifest.contents.schema_revision == "0001"
     restored = restore_backup(backup.path, target_url)
     assert not restored.current
-    db = Database(parse_url(target_url))
-    try:
-        with db.engine.connect() as connection:
-            assert read_contents(connection) == backup.manifest.contents
-    finally:
-        db.close()
+    assert contents_of(target_url) == backup.manifest.contents
 
 
 def test_a_failed_backup_leaves_nothing_behind(db_url, tmp_path):

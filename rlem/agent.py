@@ -1,9 +1,11 @@
 """The RLEM agent: K environments in lockstep, one policy call per step for all of them.
 
-Before each action it retrieves the most similar stored states and builds the exemplar prompt;
-after each step of a training episode it feeds the learner (n-step updates go to the memory as
-they become due). Evaluation episodes never write. An episode's final updates are handed to the
-caller (`finish`) so that they can commit together with the run's own bookkeeping.
+Before each action it retrieves the most similar stored states and builds the exemplar prompt.
+While training, an `explore` share of decisions is a uniformly random admissible action, taken
+without asking the policy (epsilon-greedy, for every policy alike). After each step of a training
+episode it feeds the learner (n-step updates go to the memory as they become due). Evaluation
+episodes never write. An episode's final updates are handed to the caller (`finish`) so that they
+can commit together with the run's own bookkeeping.
 """
 
 from __future__ import annotations
@@ -81,9 +83,13 @@ class Agent:
         tokenizer: Tokenizer | None,
         templates: Templates | None,
         rng: np.random.Generator,
+        explore: float = 0.0,
     ):
+        if not 0.0 <= explore <= 1.0:
+            raise ValueError(f"explore must be in [0, 1], got {explore}")
         self.policy, self.store, self.second, self.tables, self.rule = policy, store, second, tables, rule
         self.exemplars, self.tokenizer, self.templates, self.rng = exemplars, tokenizer, templates, rng
+        self.explore = explore
 
     def situation(self, running: Running) -> Situation:
         """What the policy sees for one environment: retrieved experiences and the prompt."""
@@ -136,10 +142,14 @@ class Agent:
                     slots[i] = self.start(queue.pop(0), running.env) if queue else None
 
     def decide(self, situations: list[Situation], training: list[bool]) -> list[Decision]:
-        """One batched policy call (training and evaluation situations are decided separately)."""
+        """Exploring draws, then one batched policy call per mode for the rest (training, evaluation)."""
         decisions: list[Decision | None] = [None] * len(situations)
+        for i, (situation, trains) in enumerate(zip(situations, training, strict=True)):
+            if trains and self.explore and self.rng.random() < self.explore:
+                options = situation.available_actions
+                decisions[i] = Decision(options[int(self.rng.integers(len(options)))], "exploring")
         for mode in (True, False):
-            picked = [i for i, t in enumerate(training) if t == mode]
+            picked = [i for i, t in enumerate(training) if t == mode and decisions[i] is None]
             if picked:
                 chosen = self.policy.decide([situations[i] for i in picked], training=mode)
                 for i, decision in zip(picked, chosen, strict=True):

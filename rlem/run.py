@@ -59,6 +59,8 @@ class RunConfig(BaseModel):
     lr: float = Field(default=0.1, gt=0, le=1)
     double_q: bool = False
     k: int = Field(default=2, ge=0)
+    # Share of training decisions taken uniformly at random (epsilon-greedy), for any policy.
+    explore: float = Field(default=0.1, ge=0, le=1)
     token_budget: int = Field(default=1536, gt=0)
     advice_mode: Literal["threshold", "relative"] = "threshold"
     static: Path | None = None
@@ -118,6 +120,7 @@ class Run:
             HFTokenizer(hf_tokenizer) if hf_tokenizer is not None else None,
             load_templates(self.policy.templates),
             np.random.default_rng(config.seed),
+            config.explore,
         )
 
     def path(self, name: str) -> Path:

@@ -30,8 +30,8 @@ def parse_tasks(text: str) -> list[int]:
     return seeds
 
 
-def policy_spec(policy: str, decide: str | None, model: str | None, epsilon: float, seed: int) -> PolicySpec:
-    """The --policy, --decide, --model and --epsilon options as a backend spec."""
+def policy_spec(policy: str, decide: str | None, model: str | None, seed: int) -> PolicySpec:
+    """The --policy, --decide and --model options as a backend spec."""
     settings: dict = {}
     if policy in ("hf", "llamacpp"):
         settings = (
@@ -46,9 +46,7 @@ def policy_spec(policy: str, decide: str | None, model: str | None, epsilon: flo
             | ({"base_url": url} if url else {})
             | ({"decide": decide} if decide else {})
         )
-    elif policy == "memory-greedy":
-        settings = {"epsilon": epsilon, "seed": seed}
-    elif policy == "random":
+    elif policy in ("memory-greedy", "random"):
         settings = {"seed": seed}
     else:
         fail(f"unknown policy {policy!r}: choose hf, openai, llamacpp, memory-greedy or random")
@@ -86,7 +84,10 @@ def run_command(
     lr: Annotated[float, typer.Option()] = 0.1,
     double_q: Annotated[bool, typer.Option("--double-q")] = False,
     k: Annotated[int, typer.Option(min=0, help="Exemplars retrieved per decision.")] = 2,
-    epsilon: Annotated[float, typer.Option(help="Exploration of memory-greedy while training.")] = 0.1,
+    explore: Annotated[
+        float,
+        typer.Option(help="Share of training decisions taken at random (epsilon-greedy), any policy."),
+    ] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
     retrieval_text: Annotated[
         str | None,
@@ -100,7 +101,7 @@ def run_command(
     try:
         config = RunConfig(
             env=env,
-            policy=policy_spec(policy, decide, model, epsilon, seed),
+            policy=policy_spec(policy, decide, model, seed),
             memory=memory,
             epochs=epochs,
             train_tasks=parse_tasks(train_tasks),
@@ -114,6 +115,7 @@ def run_command(
             lr=lr,
             double_q=double_q,
             k=k,
+            explore=explore,
             static=static,
             static_format=static_format,
             seed=seed,

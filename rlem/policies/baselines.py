@@ -31,23 +31,18 @@ class MemoryGreedyPolicy(Policy):
 
     An admissible action none of them tried comes first (optimism, so every action gets a value
     even when all rewards are negative); otherwise the admissible action with the best pooled Q
-    (`values.pooled_q`). While training, an epsilon share of decisions is random; with no memory
-    at all, every one is.
+    (`values.pooled_q`). With no memory at all, a random one. (Exploration while training is the
+    agent's, for every policy: `rlem.agent.Agent`.)
     """
 
     name = "memory-greedy"
 
-    def __init__(self, epsilon: float = 0.1, seed: int | None = None):
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-        self.epsilon = epsilon
+    def __init__(self, seed: int | None = None):
         self.rng = np.random.default_rng(seed)
 
-    def choose(self, situation: Situation, training: bool) -> Decision:
+    def choose(self, situation: Situation) -> Decision:
         """The decision for one situation."""
         admissible = situation.available_actions
-        if training and self.rng.random() < self.epsilon:
-            return Decision(admissible[int(self.rng.integers(len(admissible)))], "exploring")
         if not situation.retrieved:
             return Decision(admissible[int(self.rng.integers(len(admissible)))], "memory is empty")
         values = pooled_q(situation.retrieved)
@@ -62,4 +57,4 @@ class MemoryGreedyPolicy(Policy):
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
         """One memory-greedy decision per situation."""
-        return [self.choose(s, training) for s in situations]
+        return [self.choose(s) for s in situations]

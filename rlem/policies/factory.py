@@ -27,7 +27,6 @@ class MemoryGreedyConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    epsilon: float = Field(default=0.1, ge=0, le=1)
     seed: int | None = None
 
 
@@ -64,7 +63,7 @@ def build_llamacpp(config: LlamaCppConfig) -> Policy:
 # backend name -> (its settings model, how to build it)
 BACKENDS: dict[str, tuple[type[BaseModel], Callable[[Any], Policy]]] = {
     "random": (RandomConfig, lambda c: RandomPolicy(c.seed)),
-    "memory-greedy": (MemoryGreedyConfig, lambda c: MemoryGreedyPolicy(c.epsilon, c.seed)),
+    "memory-greedy": (MemoryGreedyConfig, lambda c: MemoryGreedyPolicy(c.seed)),
     "hf": (HFConfig, build_hf),
     "openai": (OpenAIConfig, build_openai),
     "llamacpp": (LlamaCppConfig, build_llamacpp),

@@ -120,7 +120,7 @@ class HFPolicy(Policy):
         )
         self.templates = PATTERN_TEMPLATE_DIR if small else DEFAULT_TEMPLATE_DIR
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
+        self.fallback = MemoryGreedyPolicy(seed=config.seed)
 
     def encode(self, prompt: str) -> list[int]:
         """Token ids of a prompt, in the model's chat format when it has one and `chat` is on."""

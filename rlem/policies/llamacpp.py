@@ -71,7 +71,7 @@ class LlamaCppPolicy(Policy):
             seed=config.seed or 0,
             verbose=False,
         )
-        self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
+        self.fallback = MemoryGreedyPolicy(seed=config.seed)
 
     def complete_one(self, prompt: str) -> Completion:
         """One greedy completion, in chat format if configured."""

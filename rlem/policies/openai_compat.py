@@ -60,7 +60,7 @@ class OpenAIPolicy(Policy):
     def __init__(self, config: OpenAIConfig):
         self.config = config
         self.api_key = os.environ.get(config.api_key_env, "")
-        self.fallback = MemoryGreedyPolicy(epsilon=0.0, seed=config.seed)
+        self.fallback = MemoryGreedyPolicy(seed=config.seed)
         self.pool = ThreadPoolExecutor(max_workers=config.concurrency)
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

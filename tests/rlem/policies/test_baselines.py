@@ -59,15 +59,6 @@ def test_memory_greedy_learns_with_step_costs_too():
     assert check_policy(MemoryGreedyPolicy(seed=1), [situation(costs)])[0].action == "down"
 
 
-def test_memory_greedy_explores_only_while_training():
-    full = state(("left", 0.5), ("down", 0.9), ("right", 0.1), ("up", 0.0))
-    policy = MemoryGreedyPolicy(epsilon=0.5, seed=2)
-    evaluation = check_policy(policy, [situation(full)] * 100, training=False)
-    assert {d.action for d in evaluation} == {"down"}
-    training = check_policy(policy, [situation(full)] * 200, training=True)
-    assert 30 < sum(d.action != "down" for d in training) < 120
-
-
 def test_memory_greedy_with_an_empty_memory_is_random_over_admissible():
     decisions = check_policy(MemoryGreedyPolicy(seed=3), [situation(actions=("a", "b"))] * 50)
     assert {d.action for d in decisions} == {"a", "b"}

@@ -12,8 +12,8 @@ from rlem.policies.openai_compat import OpenAIPolicy
 
 def test_each_backend_gets_its_own_validated_settings():
     assert isinstance(make_policy(PolicySpec(backend="random", settings={"seed": 1})), RandomPolicy)
-    greedy = make_policy(PolicySpec(backend="memory-greedy", settings={"epsilon": 0.3}))
-    assert isinstance(greedy, MemoryGreedyPolicy) and greedy.epsilon == 0.3
+    greedy = make_policy(PolicySpec(backend="memory-greedy", settings={"seed": 3}))
+    assert isinstance(greedy, MemoryGreedyPolicy)
     served = make_policy(
         PolicySpec(backend="openai", settings={"model": "m", "base_url": "http://127.0.0.1:1/v1"})
     )
@@ -24,7 +24,7 @@ def test_each_backend_gets_its_own_validated_settings():
 @pytest.mark.parametrize(
     ("spec", "field"),
     [
-        (PolicySpec(backend="memory-greedy", settings={"epsilon": 2}), "epsilon"),
+        (PolicySpec(backend="memory-greedy", settings={"seed": "x"}), "seed"),
         (PolicySpec(backend="openai", settings={"modle": "typo"}), "model"),
         (PolicySpec(backend="hf", settings={"decide": "vote"}), "decide"),
     ],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set up and run RLEM with nothing but Python: `python3 dev.py demo`, `python3 dev.py test`.
+"""Set up and run RLEM with nothing but Python: `python3 dev.py run`, `python3 dev.py test`.
 
 Creates `.venv` on first use and reinstalls only when `pyproject.toml` or this file changed.
 torch and FAISS come as GPU builds when `nvidia-smi` sees a GPU, as CPU builds otherwise.
@@ -67,21 +67,34 @@ def ensure_setup() -> Path:
     return venv_python()
 
 
+# The main job: SmolLM2 with the memory on FrozenLake maps it has never seen (README, Quick start).
+MAIN_JOB = [
+    "--env", "frozenlake:4x4:random:20", "--policy", "hf", "--decide", "guided",
+    "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
+    "--gamma", "0.9", "--n-step", "3", "--k", "8", "--token-budget", "200",
+    "--db", "sqlite:///rlem-data/memory.db", "--namespace", "frozenlake", "--out", "runs/main",
+]  # fmt: skip
+
+
 def run(python: Path, args: list[str]) -> int:
     """Run a module in the virtual environment and return its exit code."""
     return subprocess.run([str(python), *args], cwd=ROOT).returncode
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: `setup`, `demo [rlem demo options]`, `test [pytest options]`, `rlem ...`."""
-    if not argv or argv[0] not in {"setup", "demo", "test", "rlem"}:
+    """Entry point: `setup`, `run [rlem run options]`, `demo`, `test [pytest options]`, `rlem ...`."""
+    if not argv or argv[0] not in {"setup", "run", "demo", "test", "rlem"}:
         print(__doc__.strip())
-        print("usage: python3 dev.py setup | demo | test [pytest args] | rlem [args]")
+        print("usage: python3 dev.py setup | run [rlem run options] | demo | test [pytest args] | rlem ...")
         return 2
     python = ensure_setup()
     command, rest = argv[0], argv[1:]
     if command == "setup":
         return 0
+    if command == "run":
+        # Options given here come after the main job's, and the last value of an option wins.
+        (ROOT / "rlem-data").mkdir(exist_ok=True)
+        return run(python, ["-m", "rlem.cli", "run", *MAIN_JOB, *rest])
     if command == "demo":
         return run(python, ["-m", "rlem.cli", "demo", *rest])
     if command == "rlem":

@@ -1,13 +1,14 @@
-"""Does the memory learn? Eval success per epoch for the runs the acceptance criteria name.
+"""Learning efficiency: eval success against training episodes, side by side in one invocation.
 
     python -m bench.learning [--only NAME ...] [--out bench/results] [--quick]
 
-Each experiment is one `rlem run` on a fresh SQLite memory (its folder under bench/runs/); the
-eval success of every epoch is read back from its metrics.jsonl. For slippery FrozenLake 8x8 the
-optimum comes from value iteration over the environment's own transition table, and the ratio
-of the learned greedy policy's last eval success to it is reported. Results of earlier
-invocations stay in learning.json, so experiments can be run one at a time. `--quick` runs each
-chosen experiment for one epoch of two training and two test tasks, to check the plumbing.
+Per environment: RLEM with memory-greedy, RLEM with SmolLM2 (`guided`), SmolLM2 without memory,
+and on FrozenLake a tabular epsilon-greedy Q-learner (`bench.tabular`) and the value-iteration
+optimum over the environment's own transition table. Each experiment runs on a fresh SQLite
+memory in its folder under bench/runs/, and every epoch's eval success is read back from its
+metrics.jsonl. Results of earlier invocations stay in learning.json, so experiments can be run one
+at a time. `--quick` runs each chosen experiment for one epoch of two training and two test
+tasks, to check the plumbing.
 """
 
 from __future__ import annotations
@@ -18,97 +19,151 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from bench.machine import describe_machine, load_average
 from bench.report import table
 from envs import make_env
 from envs.value_iteration import success_within
+from rlem.commands.run import parse_tasks
 
-FROZENLAKE_RANDOM = [
-    "--env", "frozenlake:4x4:random:20", "--epochs", "3", "--train-tasks", "0-99",
-    "--test-tasks", "1000-1049", "--num-envs", "4",
-]  # fmt: skip
-SLIPPERY = [
-    "--env", "frozenlake:8x8:slippery", "--epochs", "3", "--train-tasks", "0-499",
-    "--test-tasks", "10000-10199", "--num-envs", "8",
-]  # fmt: skip
+FROZENLAKE_RANDOM = ["--env", "frozenlake:4x4:random:20", "--epochs", "3", "--gamma", "0.9"]
+RANDOM_MAPS = ["--train-tasks", "0-99", "--test-tasks", "1000-1049"]
+SLIPPERY = ["--env", "frozenlake:8x8:slippery", "--epochs", "3", "--gamma", "0.99"]
+SLIPPERY_TASKS = ["--train-tasks", "0-499", "--test-tasks", "10000-10199"]
 TEXTWORLD = [
     "--env", "textworld:simple", "--epochs", "3", "--train-tasks", "0-9", "--test-tasks", "1000-1009",
-    "--num-envs", "5",
 ]  # fmt: skip
-GREEDY = ["--policy", "memory-greedy", "--gamma", "0.9", "--k", "8"]
-SMOLLM2 = ["--policy", "hf", "--decide", "guided", "--k", "4"]
+GREEDY = ["--policy", "memory-greedy", "--k", "8", "--num-envs", "4"]
+# SmolLM2 takes a good part of a second per decision on a 2-core CPU: its runs are the README's
+# main job (dev.py MAIN_JOB), two epochs with 16 held-out maps, and a short slippery run.
+SMOLLM2 = ["--policy", "hf", "--decide", "guided", "--k", "8", "--token-budget", "200", "--num-envs", "8"]
+SMOLLM2_MAPS = ["--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015"]
+SMOLLM2_SLIPPERY = ["--train-tasks", "0-31", "--test-tasks", "10000-10015"]
+SMOLLM2_TW = ["--policy", "hf", "--decide", "guided", "--k", "4", "--num-envs", "5"]
+TABULAR = ["--explore", "0.1", "--lr", "0.1"]
 
-EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
-    "frozenlake-random/memory-greedy": ("frozenlake-random", FROZENLAKE_RANDOM + GREEDY + ["--n-step", "3"]),
-    "frozenlake-random/random": (
-        "frozenlake-random", FROZENLAKE_RANDOM + ["--policy", "random", "--memory", "off"]
+
+@dataclass(frozen=True)
+class Experiment:
+    """One learner on one environment group: an `rlem run` or a `bench.tabular` command line."""
+
+    group: str
+    arguments: list[str]
+    module: str = "rlem.cli"
+
+    def command(self, arguments: list[str], folder: Path) -> list[str]:
+        """The command line for `arguments` that writes its metrics.jsonl under `folder/run`."""
+        if self.module == "rlem.cli":
+            return [sys.executable, "-m", "rlem.cli", "run", *arguments] + [
+                "--db", f"sqlite:///{folder / 'memory.db'}", "--out", str(folder / "run")
+            ]  # fmt: skip
+        return [sys.executable, "-m", self.module, *arguments, "--out", str(folder / "run")]
+
+
+FL, SL, TW = "frozenlake-random", "frozenlake-slippery", "textworld"
+EXPERIMENTS: dict[str, Experiment] = {
+    f"{FL}/memory-greedy": Experiment(FL, FROZENLAKE_RANDOM + RANDOM_MAPS + GREEDY + ["--n-step", "3"]),
+    f"{FL}/smollm2+memory": Experiment(FL, FROZENLAKE_RANDOM + SMOLLM2 + SMOLLM2_MAPS),
+    f"{FL}/smollm2": Experiment(FL, FROZENLAKE_RANDOM + SMOLLM2 + SMOLLM2_MAPS + ["--memory", "off"]),
+    f"{FL}/tabular-q": Experiment(FL, FROZENLAKE_RANDOM + RANDOM_MAPS + TABULAR, "bench.tabular"),
+    f"{FL}/random": Experiment(
+        FL, FROZENLAKE_RANDOM + RANDOM_MAPS + ["--policy", "random", "--memory", "off"]
     ),
-    "frozenlake-slippery/memory-greedy": (
-        "frozenlake-slippery",
-        SLIPPERY + ["--policy", "memory-greedy", "--gamma", "0.99", "--k", "1", "--n-step", "1",
-                    "--update-mode", "const", "--lr", "0.1"],
+    f"{SL}/memory-greedy": Experiment(
+        SL, SLIPPERY + SLIPPERY_TASKS + ["--policy", "memory-greedy", "--k", "1", "--n-step", "1",
+                                         "--update-mode", "const", "--lr", "0.1", "--num-envs", "8"],
     ),
-    "textworld/memory-greedy": ("textworld", TEXTWORLD + GREEDY),
-    "textworld/smollm2+memory": ("textworld", TEXTWORLD + SMOLLM2 + ["--gamma", "0.9"]),
-    "textworld/smollm2": ("textworld", TEXTWORLD + SMOLLM2 + ["--memory", "off"]),
+    f"{SL}/smollm2+memory": Experiment(SL, SLIPPERY + SMOLLM2 + SMOLLM2_SLIPPERY),
+    f"{SL}/smollm2": Experiment(SL, SLIPPERY + SMOLLM2 + SMOLLM2_SLIPPERY + ["--memory", "off"]),
+    f"{SL}/tabular-q": Experiment(SL, SLIPPERY + SLIPPERY_TASKS + TABULAR, "bench.tabular"),
+    f"{TW}/memory-greedy": Experiment(TW, TEXTWORLD + GREEDY + ["--gamma", "0.9"]),
+    f"{TW}/smollm2+memory": Experiment(TW, TEXTWORLD + SMOLLM2_TW + ["--gamma", "0.9"]),
+    f"{TW}/smollm2": Experiment(TW, TEXTWORLD + SMOLLM2_TW + ["--memory", "off"]),
 }  # fmt: skip
 # Later options win, so these shrink any experiment.
 QUICK = ["--epochs", "1", "--train-tasks", "0-1", "--test-tasks", "1000-1001"]
 
 
-def run_experiment(name: str, arguments: list[str], runs: Path) -> dict:
-    """Run one experiment from scratch and return its per-epoch eval success and its time."""
+def option(arguments: list[str], name: str) -> str:
+    """The last value given for `name` (later options win, as on the command line)."""
+    return arguments[len(arguments) - 1 - arguments[::-1].index(name) + 1]
+
+
+def run_experiment(name: str, experiment: Experiment, arguments: list[str], runs: Path) -> dict:
+    """Run one experiment with `arguments` from scratch; its per-epoch eval success and its time."""
     folder = runs / name.replace("/", "__")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    command = [sys.executable, "-m", "rlem.cli", "run", *arguments]
-    command += ["--db", f"sqlite:///{folder / 'memory.db'}", "--out", str(folder / "run")]
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(experiment.command(arguments, folder), check=True)
     lines = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]
+    tool = "rlem run" if experiment.module == "rlem.cli" else f"python -m {experiment.module}"
     return {
-        "command": "rlem run " + " ".join(arguments),
+        "command": f"{tool} " + " ".join(arguments),
+        "env": option(arguments, "--env"),
+        "train_episodes_per_epoch": len(parse_tasks(option(arguments, "--train-tasks"))),
+        "test_tasks": parse_tasks(option(arguments, "--test-tasks")),
         "eval_success": [row["success_rate"] for row in lines if row["split"] == "eval"],
         "train_success": [row["success_rate"] for row in lines if row["split"] == "train"],
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-def slippery_optimum() -> float:
-    """The optimal policy's success probability from the start of slippery FrozenLake 8x8 within its
-    step limit (without the limit it is 1: careful play never falls in)."""
-    env = make_env("frozenlake:8x8:slippery")
-    env.reset(seed=0)
-    optimum = success_within(env.env.unwrapped.P, env.step_limit)
+def optimum(spec: str, seeds: list[int]) -> float:
+    """The best achievable success within the step limit, averaged over the tasks `seeds` name:
+    finite-horizon value iteration over each task's transition table (`env.unwrapped.P`)."""
+    env = make_env(spec)
+    chances = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        chances.append(success_within(env.env.unwrapped.P, env.step_limit)[env.state])
     env.close()
-    return float(optimum[0])
+    return float(np.mean(chances))
 
 
-def plot(results: dict, out: Path, optimum: float | None) -> list[str]:
-    """One PNG per environment: eval success against epochs, a line per experiment."""
+def optima(results: dict) -> dict[str, float]:
+    """Per FrozenLake group, the optimum on the largest test set any of its experiments used."""
+    found = {}
+    for group in sorted({EXPERIMENTS[name].group for name in results}):
+        if group.startswith("frozenlake"):
+            widest = max(
+                (r for n, r in results.items() if EXPERIMENTS[n].group == group),
+                key=lambda r: len(r["test_tasks"]),
+            )
+            found[group] = optimum(widest["env"], widest["test_tasks"])
+    return found
+
+
+def plot(results: dict, out: Path, best: dict[str, float]) -> list[str]:
+    """One PNG per environment: eval success against training episodes, a line per learner."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    for env in sorted({group for group, _ in EXPERIMENTS.values()}):
-        names = [n for n, (group, _) in EXPERIMENTS.items() if group == env and n in results]
+    for group in sorted({e.group for e in EXPERIMENTS.values()}):
+        names = [n for n, e in EXPERIMENTS.items() if e.group == group and n in results]
         if not names:
             continue
-        figure, axes = plt.subplots(figsize=(6, 4))
+        figure, axes = plt.subplots(figsize=(6.5, 4))
         for name in names:
-            success = results[name]["eval_success"]
-            axes.plot(range(1, len(success) + 1), success, marker="o", label=name.split("/", 1)[1])
-        if env == "frozenlake-slippery" and optimum is not None:
-            axes.axhline(optimum, linestyle="--", color="gray", label="value iteration")
-        epochs = max(len(results[name]["eval_success"]) for name in names)
-        axes.set(xlabel="epoch", ylabel="eval success", title=env, ylim=(0, 1), xticks=range(1, epochs + 1))
-        axes.legend()
-        path = out / f"learning_{env}.png"
+            result = results[name]
+            per_epoch = result["train_episodes_per_epoch"]
+            seen = [per_epoch * (epoch + 1) for epoch in range(len(result["eval_success"]))]
+            label = f"{name.split('/', 1)[1]} ({len(result['test_tasks'])} test tasks)"
+            axes.plot(seen, result["eval_success"], marker="o", label=label)
+        if group in best:
+            axes.axhline(best[group], linestyle="--", color="gray", label="value-iteration optimum")
+        axes.set(xlabel="training episodes", ylabel="eval success", title=group, ylim=(0, 1.05))
+        axes.set_xscale("log")
+        axes.legend(fontsize="small")
+        path = out / f"learning_{group}.png"
         figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
         written.append(path.name)
@@ -118,17 +173,28 @@ def plot(results: dict, out: Path, optimum: float | None) -> list[str]:
 def render(document: dict) -> str:
     """The markdown report."""
     rows = [
-        [name, " / ".join(f"{s:.2f}" for s in r["eval_success"]), r["seconds"], f"`{r['command']}`"]
-        for name, r in document["results"].items()
+        [
+            name,
+            r["train_episodes_per_epoch"],
+            len(r["test_tasks"]),
+            " / ".join(f"{s:.2f}" for s in r["eval_success"]),
+            r["seconds"],
+            f"`{r['command']}`",
+        ]
+        for name, r in sorted(document["results"].items())
     ]
-    lines = ["# Learning: eval success per epoch", ""]
-    lines += table(["experiment", "eval success by epoch", "seconds", "command"], rows)
+    lines = ["# Learning efficiency: eval success after each epoch", ""]
+    headers = ["experiment", "training episodes per epoch", "test tasks", "eval success by epoch"]
+    lines += table(headers + ["seconds", "command"], rows)
+    if document.get("optima"):
+        lines += ["", "Value-iteration optimum on the test tasks, within the step limit:"]
+        lines += [f"- {group}: {value:.3f}" for group, value in sorted(document["optima"].items())]
     if "slippery" in document:
         s = document["slippery"]
         lines += [
             "",
-            f"Slippery FrozenLake 8x8: learned greedy policy {s['learned']:.3f}, value-iteration "
-            f"optimum {s['optimum']:.3f}, ratio {s['ratio']:.2f}.",
+            f"Slippery FrozenLake 8x8: learned greedy policy (memory-greedy) {s['learned']:.3f}, "
+            f"value-iteration optimum {s['optimum']:.3f}, ratio {s['ratio']:.2f}.",
         ]
     lines += ["", f"Machine: {json.dumps(document['machine'])}", ""]
     return "\n".join(lines)
@@ -145,18 +211,25 @@ def main() -> None:
     load_start = load_average()
     path = args.out / "learning.json"
     document = json.loads(path.read_text()) if path.exists() else {"results": {}}
+    # Keep earlier results only of experiments that still exist, recorded with their test tasks.
+    document["results"] = {
+        name: result
+        for name, result in document["results"].items()
+        if name in EXPERIMENTS and "test_tasks" in result
+    }
     for name in args.only:
-        arguments = EXPERIMENTS[name][1] + (QUICK if args.quick else [])
-        document["results"][name] = run_experiment(name, arguments, args.runs)
+        experiment = EXPERIMENTS[name]
+        arguments = experiment.arguments + (QUICK if args.quick else [])
+        document["results"][name] = run_experiment(name, experiment, arguments, args.runs)
+    document["optima"] = optima(document["results"])
     slippery = document["results"].get("frozenlake-slippery/memory-greedy")
     if slippery:
-        optimum = slippery_optimum()
-        learned = slippery["eval_success"][-1]
-        document["slippery"] = {"learned": learned, "optimum": optimum, "ratio": learned / optimum}
+        best, learned = document["optima"]["frozenlake-slippery"], slippery["eval_success"][-1]
+        document["slippery"] = {"learned": learned, "optimum": best, "ratio": learned / best}
     document["machine"] = describe_machine(None, load_start)
     document["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     args.out.mkdir(parents=True, exist_ok=True)
-    document["plots"] = plot(document["results"], args.out, document.get("slippery", {}).get("optimum"))
+    document["plots"] = plot(document["results"], args.out, document["optima"])
     path.write_text(json.dumps(document, indent=1) + "\n")
     (args.out / "learning.md").write_text(render(document))
     print((args.out / "learning.md").read_text())

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memory_store.errors import StoreError
-from rlem.commands import backup, db, demo, memory, run
+from rlem.commands import backup, bench, db, demo, memory, run
 from rlem.console import fail, setup_logging
 from rlem.errors import RlemError
 
@@ -22,6 +22,7 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(backup.app, name="backup")
 app.command("demo")(demo.demo)
 app.command("run")(run.run_command)
+app.command("bench")(bench.bench_command)
 
 
 @app.callback()

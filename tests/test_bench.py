@@ -7,7 +7,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.bandwidth import copy_bandwidth_gbs, scan_bound_ms
+from bench.linear_scan import LinearMemory
+from bench.retrieval_compare import flat_ids
+from bench.synthetic import Clusters
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_linear_scan_scores_every_key_and_finds_what_flat_faiss_finds():
+    vectors, _ = Clusters.make(20, 384, 0.05, seed=1).sample(500, seed=2)
+    queries, _ = Clusters.make(20, 384, 0.05, seed=1).sample(5, seed=3)
+    memory = LinearMemory(vectors)
+    for query in queries:
+        ranked = memory.ranked(query)
+        assert len(ranked) == len(vectors)
+        scores = [score for _, _, score in ranked]
+        assert scores == sorted(scores, reverse=True)
+    assert [memory.search(q, 8) for q in queries] == flat_ids(vectors, queries, 8)
+
+
+def test_scan_bound_is_bytes_over_bandwidth():
+    assert scan_bound_ms(100_000, 384, 40.0) == 100_000 * 384 * 4 / 40e9 * 1000
+    assert copy_bandwidth_gbs(8, repeats=2) > 0
 
 
 def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
@@ -30,7 +52,7 @@ def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
 
 
 def test_learning_bench_quick_writes_results_the_ratio_and_plots(tmp_path: Path):
-    chosen = ["frozenlake-random/random", "frozenlake-slippery/memory-greedy"]
+    chosen = ["frozenlake-random/random", "frozenlake-random/tabular-q", "frozenlake-slippery/memory-greedy"]
     result = subprocess.run(
         [sys.executable, "-m", "bench.learning", "--quick", "--only", *chosen]
         + ["--out", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")],
@@ -44,8 +66,11 @@ def test_learning_bench_quick_writes_results_the_ratio_and_plots(tmp_path: Path)
     assert set(data["results"]) == set(chosen)
     for run in data["results"].values():
         assert len(run["eval_success"]) == 1 and 0 <= run["eval_success"][0] <= 1
+        assert run["train_episodes_per_epoch"] == 2 and run["test_tasks"] == [1000, 1001]
+    # Random maps always have a path, and without slipping it is walked well within 20 steps.
+    assert data["optima"]["frozenlake-random"] == 1.0
     slippery = data["slippery"]
-    assert 0 < slippery["optimum"] < 1
+    assert 0 < slippery["optimum"] < 1 and slippery["optimum"] == data["optima"]["frozenlake-slippery"]
     assert slippery["ratio"] == slippery["learned"] / slippery["optimum"]
     for plot in data["plots"]:
         assert (tmp_path / "results" / plot).stat().st_size > 0

@@ -30,12 +30,27 @@ def parse_tasks(text: str) -> list[int]:
     return seeds
 
 
-def policy_spec(policy: str, decide: str | None, model: str | None, seed: int) -> PolicySpec:
-    """The --policy, --decide and --model options as a backend spec."""
+def policy_spec(
+    policy: str,
+    decide: str | None,
+    model: str | None,
+    beta: float | None,
+    temperature: float | None,
+    seed: int,
+) -> PolicySpec:
+    """The --policy, --decide, --model, --beta and --temperature options as a backend spec."""
     settings: dict = {}
+    if beta is not None and not (policy == "hf" and decide == "guided"):
+        fail("--beta weighs the memory's values in --policy hf --decide guided, and only there")
+    if temperature is not None and not (policy == "hf" and decide in (None, "score", "guided")):
+        fail("--temperature is for --policy hf with --decide score or guided")
     if policy in ("hf", "llamacpp"):
         settings = (
-            {"seed": seed} | ({"model": model} if model else {}) | ({"decide": decide} if decide else {})
+            {"seed": seed}
+            | ({"model": model} if model else {})
+            | ({"decide": decide} if decide else {})
+            | ({"beta": beta} if beta is not None else {})
+            | ({"temperature": temperature} if temperature is not None else {})
         )
     elif policy == "openai":
         if not model:
@@ -60,6 +75,14 @@ def run_command(
     policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = "hf",
     decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
     model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
+    beta: Annotated[
+        float | None,
+        typer.Option(min=0, help="guided: weight of the memory's values against the model's (default 5)."),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(min=0, help="hf score/guided: training draws from softmax(total/T); 0 takes the best."),
+    ] = None,
     memory: Annotated[str, typer.Option(help="rlem (learn), static (fixed exemplars) or off.")] = "rlem",
     static: Annotated[
         Path | None, typer.Option(help="Memory file of fixed exemplars (--memory static).")
@@ -83,7 +106,13 @@ def run_command(
     update_mode: Annotated[Averaging, typer.Option()] = Averaging.MEAN,
     lr: Annotated[float, typer.Option()] = 0.1,
     double_q: Annotated[bool, typer.Option("--double-q")] = False,
-    k: Annotated[int, typer.Option(min=0, help="Exemplars retrieved per decision.")] = 2,
+    k: Annotated[
+        int, typer.Option(min=0, help="Similar states retrieved per decision (shown while they fit).")
+    ] = 2,
+    token_budget: Annotated[
+        int,
+        typer.Option(min=1, help="Prompt length limit in tokens: exemplars that do not fit are left out."),
+    ] = 1536,
     explore: Annotated[
         float,
         typer.Option(help="Share of training decisions taken at random (epsilon-greedy), any policy."),
@@ -101,7 +130,7 @@ def run_command(
     try:
         config = RunConfig(
             env=env,
-            policy=policy_spec(policy, decide, model, seed),
+            policy=policy_spec(policy, decide, model, beta, temperature, seed),
             memory=memory,
             epochs=epochs,
             train_tasks=parse_tasks(train_tasks),
@@ -116,6 +145,7 @@ def run_command(
             double_q=double_q,
             k=k,
             explore=explore,
+            token_budget=token_budget,
             static=static,
             static_format=static_format,
             seed=seed,

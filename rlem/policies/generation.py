@@ -64,7 +64,7 @@ def decide_by_generation(
         }
         action = chosen[i]
         if action is None:
-            backup = fallback.choose(situation, training=False)
+            backup = fallback.choose(situation)
             decisions.append(
                 Decision(
                     backup.action,

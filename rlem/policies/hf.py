@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlem.errors import RlemError
@@ -27,7 +29,7 @@ from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.matching import DEFAULT_THRESHOLD
-from rlem.policies.values import pooled_q
+from rlem.policies.values import pooled_q, pooled_visits
 
 DecideMode = Literal["generate", "score", "guided"]
 # Below this size a model follows exemplars written as a pattern to complete far better than the
@@ -43,7 +45,13 @@ class HFConfig(BaseModel):
 
     model: Path | None = None
     decide: DecideMode = "score"
-    beta: float = Field(default=1.0, ge=0)
+    # The bonus spans [0, 1], while a small model's length-normalised log-likelihoods of the actions
+    # spread over a nat or more: at beta 1 SmolLM2 overrode a trained memory on every held-out
+    # FrozenLake map (0 of 16 won), at beta 5 the memory's preference won and so did 7 of 16.
+    beta: float = Field(default=5.0, ge=0)
+    # While training, score and guided decisions are drawn from softmax(total / temperature): the
+    # model's own uncertainty explores, where its favourite alone would repeat one dead end. 0: argmax.
+    temperature: float = Field(default=1.0, ge=0)
     max_new_tokens: int = Field(default=32, ge=1)
     # None: chat format and the paper's layout for large models, raw pattern completion for small.
     chat: bool | None = None
@@ -84,12 +92,14 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def value_bonus(situation: Situation) -> list[float] | None:
+def value_bonus(situation: Situation, training: bool = False) -> list[float] | None:
     """Per admissible action, the memory's pooled Q (`values.pooled_q`), min-max normalised.
 
     Actions no retrieved state tried get 1, as good as the best known: the optimism of
     memory-greedy, without which a model's favourite dead end (a wall) is chosen forever. Known
-    actions that all tie get 0 when untried ones exist, else 0.5. None without any Q.
+    actions that all tie get 0 when untried ones exist, else 0.5. While training, each action also
+    gets 1 / sqrt(1 + n), n its visits in the similar states: the less tried, the more worth
+    trying, so exploration covers what a model would never pick. None without any Q.
     """
     q = pooled_q(situation.retrieved)
     known = [q[a] for a in situation.available_actions if a in q]
@@ -99,8 +109,15 @@ def value_bonus(situation: Situation) -> list[float] | None:
     spread = high - low
     untried = len(known) < len(situation.available_actions)
     tie = 0.0 if untried else 0.5
-    return [
+    values = [
         ((q[a] - low) / spread if spread else tie) if a in q else 1.0 for a in situation.available_actions
+    ]
+    if not training:
+        return values
+    visits = pooled_visits(situation.retrieved)
+    return [
+        v + 1 / math.sqrt(1 + visits.get(a, 0))
+        for v, a in zip(values, situation.available_actions, strict=True)
     ]
 
 
@@ -121,6 +138,7 @@ class HFPolicy(Policy):
         self.templates = PATTERN_TEMPLATE_DIR if small else DEFAULT_TEMPLATE_DIR
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.fallback = MemoryGreedyPolicy(seed=config.seed)
+        self.rng = np.random.default_rng(config.seed)
 
     def encode(self, prompt: str) -> list[int]:
         """Token ids of a prompt, in the model's chat format when it has one and `chat` is on."""
@@ -141,9 +159,17 @@ class HFPolicy(Policy):
             return []
         if self.config.decide == "generate":
             return decide_by_generation(situations, self.complete, self.config.match_threshold, self.fallback)
-        return self.score_decisions(situations)
+        return self.score_decisions(situations, training)
 
-    def score_decisions(self, situations: Sequence[Situation]) -> list[Decision]:
+    def pick(self, total: list[float], training: bool) -> int:
+        """The best candidate; while training (temperature > 0), one drawn from the softmax."""
+        if not training or self.config.temperature == 0:
+            return max(range(len(total)), key=total.__getitem__)
+        logits = np.array(total) / self.config.temperature
+        weights = np.exp(logits - logits.max())
+        return int(self.rng.choice(len(total), p=weights / weights.sum()))
+
+    def score_decisions(self, situations: Sequence[Situation], training: bool) -> list[Decision]:
         """Score or guided decisions."""
         from rlem.policies.scoring import score_candidates
 
@@ -154,11 +180,11 @@ class HFPolicy(Policy):
         latency = (time.perf_counter() - start) / len(situations)
         decisions = []
         for situation, prompt, values in zip(situations, prompts, scores, strict=True):
-            bonus = value_bonus(situation) if self.config.decide == "guided" else None
+            bonus = value_bonus(situation, training) if self.config.decide == "guided" else None
             total = (
                 [v + self.config.beta * b for v, b in zip(values, bonus, strict=True)] if bonus else values
             )
-            best = max(range(len(total)), key=total.__getitem__)
+            best = self.pick(total, training)
             reason = f"log-likelihood {values[best]:.3f}" + (
                 f", value bonus {bonus[best]:.2f}" if bonus else ""
             )

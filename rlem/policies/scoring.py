@@ -18,6 +18,12 @@ def cache_argument(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def last_logits_only(model: torch.nn.Module) -> dict:
+    """Ask for the last position's logits only, where the model allows: a prompt's full logits are
+    its length times the vocabulary in floats, most of a small model's prompt pass on a CPU."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
 def left_pad(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token rows padded on the left to one length, with their attention mask."""
     width = max(len(row) for row in rows)
@@ -42,7 +48,12 @@ def score_candidates(
     """
     device = next(model.parameters()).device
     prefix, prefix_mask = left_pad(prompts, pad_id)
-    out = model(input_ids=prefix.to(device), attention_mask=prefix_mask.to(device), use_cache=True)
+    out = model(
+        input_ids=prefix.to(device),
+        attention_mask=prefix_mask.to(device),
+        use_cache=True,
+        **last_logits_only(model),
+    )
     cache = out.cache if hasattr(out, "cache") else out.past_key_values
     last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 

@@ -22,3 +22,12 @@ def pooled_q(retrieved: Sequence[Retrieved]) -> dict[str, float]:
             weights[value.action] = weights.get(value.action, 0.0) + weight
             totals[value.action] = totals.get(value.action, 0.0) + weight * value.q
     return {action: totals[action] / weights[action] for action in weights}
+
+
+def pooled_visits(retrieved: Sequence[Retrieved]) -> dict[str, int]:
+    """Per action, how often the retrieved similar states tried it, all together."""
+    visits: dict[str, int] = {}
+    for hit in retrieved:
+        for value in hit.experience.actions:
+            visits[value.action] = visits.get(value.action, 0) + value.visits
+    return visits

@@ -42,6 +42,20 @@ def test_value_bonus_of_tied_known_actions_is_neutral_only_when_all_are_known():
     assert value_bonus(situation("p", every)) == [0.5] * 4
 
 
+def test_while_training_the_less_visited_actions_get_more_bonus():
+    tried = Retrieved(
+        0.9,
+        ExperienceRecord(
+            8, "Leave the house.", "You are in the hall.", ACTIONS, "", 1, 0.0, 0.0, (), NOW, NOW,
+            (ActionRecord("go north", "", 0.0, 0.0, 8), ActionRecord("go south", "", 0.0, 0.0, 3)),
+        ),
+    )  # fmt: skip
+    s = situation("p", tried)
+    # North tried 8 times, south 3, the rest never: 1/sqrt(1+n) on top of the values.
+    assert value_bonus(s) == [0.0, 0.0, 1.0, 1.0]
+    assert value_bonus(s, training=True) == pytest.approx([1 / 3, 0.5, 2.0, 2.0])
+
+
 def test_score_mode_batches_prompts_and_matches_scoring_them_alone(tiny_lm):
     model, tokenizer = tiny_lm
     policy = HFPolicy(HFConfig(decide="score", chat=False), model, tokenizer)
@@ -64,6 +78,18 @@ def test_guided_mode_follows_the_memory_when_beta_dominates(tiny_lm):
     plain = HFPolicy(HFConfig(decide="score", chat=False), model, tokenizer)
     unsteered = HFPolicy(HFConfig(decide="guided", beta=0.0, chat=False), model, tokenizer)
     assert check_policy(unsteered, [s])[0].action == check_policy(plain, [s])[0].action
+
+
+def test_training_draws_from_the_softmax_and_evaluation_takes_the_best(tiny_lm):
+    model, tokenizer = tiny_lm
+    s = situation("the hall is dark .")
+    best = check_policy(HFPolicy(HFConfig(decide="score", chat=False), model, tokenizer), [s])[0].action
+    sampling = HFPolicy(HFConfig(decide="score", chat=False, temperature=1.0, seed=3), model, tokenizer)
+    assert {d.action for d in check_policy(sampling, [s] * 8, training=False)} == {best}
+    # A tiny random model's scores are close: at temperature 1 every action gets drawn.
+    assert {d.action for d in check_policy(sampling, [s] * 64, training=True)} == set(ACTIONS)
+    greedy = HFPolicy(HFConfig(decide="score", chat=False, temperature=0.0), model, tokenizer)
+    assert {d.action for d in check_policy(greedy, [s] * 8, training=True)} == {best}
 
 
 def test_generate_mode_retries_then_falls_back_to_the_memory(tiny_lm):

@@ -20,6 +20,14 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".rlem-install-stamp"
 TORCH = os.environ.get("RLEM_TORCH", "torch==2.13.0")
 
+# The main job: SmolLM2 with the memory on FrozenLake maps it has never seen (README, Quick start).
+MAIN_JOB = [
+    "--env", "frozenlake:4x4:random:20", "--policy", "hf", "--decide", "guided",
+    "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
+    "--gamma", "0.9", "--k", "8", "--token-budget", "200",
+    "--db", "sqlite:///rlem-data/memory.db", "--namespace", "frozenlake", "--out", "runs/main",
+]  # fmt: skip
+
 
 def venv_python() -> Path:
     """The virtual environment's interpreter."""
@@ -65,15 +73,6 @@ def ensure_setup() -> Path:
         subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, check=True)
     STAMP.write_text(wanted)
     return venv_python()
-
-
-# The main job: SmolLM2 with the memory on FrozenLake maps it has never seen (README, Quick start).
-MAIN_JOB = [
-    "--env", "frozenlake:4x4:random:20", "--policy", "hf", "--decide", "guided",
-    "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
-    "--gamma", "0.9", "--n-step", "3", "--k", "8", "--token-budget", "200",
-    "--db", "sqlite:///rlem-data/memory.db", "--namespace", "frozenlake", "--out", "runs/main",
-]  # fmt: skip
 
 
 def run(python: Path, args: list[str]) -> int:

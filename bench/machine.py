@@ -104,6 +104,7 @@ def describe_machine(postgres_url: str | None, load_average_start: float | None)
         "sqlite": sqlite3.sqlite_version,
         "faiss_gpus": faiss.get_num_gpus(),
         "torch_cuda": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "load_average_start": load_average_start,
         "load_average_end": load_average(),
     }

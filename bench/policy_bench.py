@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,8 @@ from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, bu
 from rlem.policies.base import Situation
 from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
 from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
+
+CONFIGURATIONS = 6  # hf generate and score at batch 1 and 8, llama.cpp generate and score at batch 1
 
 
 def situations(count: int, policy: HFPolicy) -> list[Situation]:
@@ -52,25 +56,23 @@ def measure(policy: HFPolicy, cases: list[Situation], batch: int) -> dict:
     return {"decisions_per_s": len(cases) / seconds, "tokens_per_s": tokens / seconds, "seconds": seconds}
 
 
-def run(decisions: int) -> dict:
-    """Every (mode, batch) configuration on the same situations."""
+def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict:
+    """Every (mode, batch) configuration on the same situations; `advance(1)` after each of them."""
     base = HFPolicy(HFConfig(model=packaged_model(), max_new_tokens=16))
     cases = situations(decisions, base)
     rows = []
-    with Progress() as progress:
-        task = progress.add_task("policy throughput", total=6)
-        for mode in ("generate", "score"):
-            policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
-            for batch in (1, 8):
-                row = {"backend": "hf", "mode": mode, "batch": batch, "decisions": decisions}
-                rows.append(row | measure(policy, cases, batch))
-                progress.advance(task)
-        for mode in ("generate", "score"):
-            native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
-            row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
-            rows.append(row | measure(native, cases, 1))
-            native.close()
-            progress.advance(task)
+    for mode in ("generate", "score"):
+        policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
+        for batch in (1, 8):
+            row = {"backend": "hf", "mode": mode, "batch": batch, "decisions": decisions}
+            rows.append(row | measure(policy, cases, batch))
+            advance(1)
+    for mode in ("generate", "score"):
+        native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
+        row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
+        rows.append(row | measure(native, cases, 1))
+        native.close()
+        advance(1)
     device = str(next(base.model.parameters()).device)
     return {
         "benchmark": "policy_throughput",
@@ -94,7 +96,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=32)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
-    result = run(args.decisions)
+    with Progress() as progress:
+        task = progress.add_task("policy throughput", total=CONFIGURATIONS)
+        result = run(args.decisions, partial(progress.advance, task))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "policy.json").write_text(json.dumps(result, indent=1) + "\n")
     text = render(result)

@@ -59,7 +59,14 @@ class Params:
     seed: int = 20230607
 
 
-FULL = Params(sizes=(10_000, 100_000), queries=1000, warmup=50, updates_per_writer=1500, states_per_writer=50)
+FULL = Params(
+    sizes=(10_000, 100_000),
+    queries=1000,
+    warmup=50,
+    updates_per_writer=1500,
+    states_per_writer=50,
+    writer_counts=(1, 4, 8),
+)
 QUICK = Params(sizes=(1_000, 5_000), queries=100, warmup=10, updates_per_writer=40, states_per_writer=10)
 
 

@@ -55,6 +55,9 @@ class TextEnv(ABC):
     # What a memory should match similar states on: both texts, or the observation alone where the
     # task changes per seed in ways a situation does not depend on (a new map, say).
     retrieval_text: str = "task+observation"
+    # Whether an action always has the same outcome in the same state: then one that left the
+    # observation unchanged would again, and the agent does not repeat it at once.
+    deterministic: bool = False
 
     @abstractmethod
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:

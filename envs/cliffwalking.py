@@ -18,6 +18,8 @@ GOAL = (3, 11)
 class CliffWalking(ToyText):
     """CliffWalking-v1 with its own text and a step limit."""
 
+    deterministic = True
+
     actions = ("move up", "move right", "move down", "move left")
 
     def __init__(self, step_limit: int = 200):

@@ -35,6 +35,8 @@ class FrozenLake(ToyText):
         self.spec = f"frozenlake:{size}x{size}{flags}:{self.step_limit}"
         # Each seed's map is in the task; the same surroundings on another map are the same situation.
         self.retrieval_text = "observation" if random_map else "task+observation"
+        # On slippery ice pushing against a wall is often the safe move, and it may leave you put.
+        self.deterministic = not slippery
         self.rows: list[str] = list(MAPS[f"{size}x{size}"])
         super().__init__(self.make(self.rows))
 

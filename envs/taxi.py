@@ -23,6 +23,8 @@ MAP = ["|R: | : :G|", "| : | : : |", "| : : : : |", "| | : | : |", "|Y| : |B: |"
 class Taxi(ToyText):
     """Taxi-v4 with its own text."""
 
+    deterministic = True
+
     spec = "taxi"
     actions = (
         "drive south",

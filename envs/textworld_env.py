@@ -49,6 +49,8 @@ def clean(text: str) -> str:
 class TextWorld(TextEnv):
     """A TextWorld challenge; each seed is its own game."""
 
+    deterministic = True
+
     def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100):
         self.challenge, self.settings, self.max_steps = challenge, settings, max_steps
         level = f":{settings['level']}" if "level" in settings else ""

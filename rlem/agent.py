@@ -1,6 +1,8 @@
 """The RLEM agent: K environments in lockstep, one policy call per step for all of them.
 
-Before each action it retrieves the most similar stored states and builds the exemplar prompt.
+Before each action it retrieves the most similar stored states and builds the exemplar prompt;
+in a deterministic environment, an action that just left the observation unchanged is not
+offered again at once.
 While training, an `explore` share of decisions is a uniformly random admissible action, taken
 without asking the policy (epsilon-greedy, for every policy alike). After each step of a training
 episode it feeds the learner (n-step updates go to the memory as they become due). Evaluation
@@ -69,6 +71,21 @@ class Running:
     success: bool = False
 
 
+def choices(running: Running) -> tuple[str, ...]:
+    """The admissible actions, less the last one if it left the observation as it was in a
+    deterministic environment (`TextEnv.deterministic`).
+
+    A greedy policy whose best action changes nothing (walking into a wall that an averaged return
+    rates well) would otherwise take it again until the step limit; the memory still learns it.
+    """
+    seen = running.observation
+    actions = seen.available_actions
+    unchanged = running.steps and running.steps[-1].observation == seen.text
+    if running.env.deterministic and unchanged and len(actions) > 1:
+        return tuple(a for a in actions if a != running.steps[-1].action)
+    return actions
+
+
 class Agent:
     """Retrieval, prompting, decisions and learning for a batch of environments."""
 
@@ -94,17 +111,18 @@ class Agent:
     def situation(self, running: Running) -> Situation:
         """What the policy sees for one environment: retrieved experiences and the prompt."""
         seen = running.observation
+        options = choices(running)
         last = tuple(step.action for step in running.steps)
         wanted = self.store is not None and self.exemplars.k > 0
         retrieved = (
             tuple(retrieve(self.store, self.second, seen.task, seen.text, self.exemplars.k)) if wanted else ()
         )
         if self.tokenizer is None:
-            return Situation(seen.task, seen.text, seen.available_actions, retrieved, last)
+            return Situation(seen.task, seen.text, options, retrieved, last)
         prompt = build_prompt(
             seen.task,
             seen.text,
-            seen.available_actions,
+            options,
             retrieved,
             self.exemplars,
             self.tokenizer,
@@ -112,9 +130,7 @@ class Agent:
             self.rng,
             last_actions=last,
         )
-        return Situation(
-            seen.task, seen.text, seen.available_actions, retrieved, last, prompt.text, prompt.encouraged
-        )
+        return Situation(seen.task, seen.text, options, retrieved, last, prompt.text, prompt.encouraged)
 
     def start(self, job: Job, env: TextEnv) -> Running:
         """Reset an environment for a job."""

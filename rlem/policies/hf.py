@@ -6,6 +6,8 @@ Three ways to decide, all batched over situations:
 - `score`: the admissible action with the highest length-normalised log-likelihood.
 - `guided`: score + beta * Q(a), Q pooled over the retrieved similar states (values.py) and
   min-max normalised per decision: the memory's value function steering the model's choice.
+While training, score and guided draw from the softmax of their totals, and guided adds a bonus
+for actions the similar states tried less (`value_bonus`); evaluation takes the best.
 """
 
 from __future__ import annotations

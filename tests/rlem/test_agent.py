@@ -27,16 +27,23 @@ class FirstAction(Policy):
         return [Decision(s.available_actions[0], "first") for s in situations]
 
 
-def play(explore: float, training: bool) -> tuple[FirstAction, list[Decision]]:
+def episodes(spec: str, jobs: list[Job], explore: float = 0.0) -> tuple[FirstAction, list[Finished]]:
+    """Run `jobs` on `spec` with a memoryless agent around FirstAction."""
     policy = FirstAction()
     agent = Agent(
         policy, None, None, None, Rule(), ExemplarConfig(k=0, token_budget=100), None, None,
         np.random.default_rng(0), explore,
     )  # fmt: skip
     finished: list[Finished] = []
-    env = make_env("frozenlake:4x4:random:50")
-    agent.run([Job(f"j{seed}", seed, training) for seed in range(6)], [env], finished.append)
+    env = make_env(spec)
+    agent.run(jobs, [env], finished.append)
     env.close()
+    return policy, finished
+
+
+def play(explore: float, training: bool) -> tuple[FirstAction, list[Decision]]:
+    jobs = [Job(f"j{seed}", seed, training) for seed in range(6)]
+    policy, finished = episodes("frozenlake:4x4:random:50", jobs, explore)
     return policy, [d for f in finished for d in f.decisions]
 
 
@@ -57,3 +64,18 @@ def test_an_explore_share_explores_about_that_share():
 def test_explore_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="explore"):
         play(1.5, training=True)
+
+
+def test_an_action_that_changed_nothing_is_not_offered_again_at_once():
+    # The fixed 4x4 map from the top-left corner: "move left" walks into the edge, "move down"
+    # moves, and after two moves down the third ends in the hole at row 4.
+    _, finished = episodes("frozenlake:4x4", [Job("j", 0, False)])
+    assert [d.action for d in finished[0].decisions] == ["move left", "move down"] * 3
+    assert [len(s.available_actions) for s in finished[0].log.steps] == [4] * 6
+
+
+def test_on_slippery_ice_the_same_action_may_be_repeated():
+    # Sliding makes outcomes random, and pushing against a wall is often the safe move there.
+    _, finished = episodes("frozenlake:4x4:slippery:30", [Job(f"j{seed}", seed, False) for seed in range(3)])
+    assert {d.action for f in finished for d in f.decisions} == {"move left"}
+    assert sum(len(f.decisions) for f in finished) > 3

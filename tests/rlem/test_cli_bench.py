@@ -61,8 +61,8 @@ def check_policy(section: dict) -> None:
 
 
 def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
-    out = tmp_path / "results"
-    result = rlem("bench", "--quick", "--out", str(out), "--pg-url", PG_URL, cwd=tmp_path)
+    out = tmp_path / "results"  # given relative to the working directory, outside the checkout
+    result = rlem("bench", "--quick", "--out", "results", "--pg-url", PG_URL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     document = json.loads((out / "bench.json").read_text())
     assert document["machine"]["cores"] >= 1 and "gpu" in document["machine"]
@@ -80,7 +80,7 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     assert "| states |" in (out / "retrieval.md").read_text()
     assert (out / "policy.md").exists() and (out / "learning.md").exists()
 
-    again = rlem("bench", "--quick", "--only", "retrieval", "--out", str(out), cwd=tmp_path)
+    again = rlem("bench", "--quick", "--only", "retrieval", "--out", "results", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     updated = json.loads((out / "bench.json").read_text())["sections"]
     assert list(updated) == list(sections)  # parts not run keep their earlier sections

@@ -1,0 +1,258 @@
+"""The markdown rendering of `rlem bench` results: the machine, then one section per benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.report import table
+
+TITLES = {
+    "retrieval": "Retrieval: FAISS against the paper's linear loop",
+    "writes": "Writes: updates/s with concurrent writer processes",
+    "steps": "Agent step overhead without the LLM",
+    "policy": "Policy throughput",
+    "learning": "Learning efficiency",
+}
+
+
+def number(value: float | None, places: int = 2) -> str:
+    """A figure with thousands separators, or '-' when missing."""
+    return "-" if value is None else f"{value:,.{places}f}"
+
+
+def times(value: float | None) -> str:
+    """A ratio as `12.3x`, or '-'."""
+    return "-" if value is None else f"{value:,.1f}x"
+
+
+def machine_lines(m: dict[str, Any]) -> list[str]:
+    """The machine and software the figures depend on."""
+    gpu = m.get("gpu") or "none"
+    return [
+        f"Machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['ram_gib']} GiB RAM, "
+        f"{m['os']}; GPU: {gpu}. Load average (1 min): {m['load_average_start']} at the start, "
+        f"{m['load_average_end']} at the end (above {m['cores']} means other work competed for the CPUs).  ",
+        f"Software: Python {m['python']}, faiss {m['faiss']} ({m['faiss_omp_threads']} OpenMP threads), "
+        f"numpy {m['numpy']}, torch {m['torch']} ({m['torch_threads']} threads), SQLAlchemy "
+        f"{m['sqlalchemy']}, psycopg {m['psycopg']}, PostgreSQL {m['postgresql_server'] or 'unreachable'}, "
+        f"SQLite {m['sqlite']}, sentence-transformers {m['sentence_transformers']}.",
+    ]
+
+
+def stamp(section: dict[str, Any]) -> str:
+    """When and how a section was measured."""
+    return (
+        f"`{section['command']}` ({section['mode']}) on {section['started_at']}, {section['seconds']:.0f} s; "
+        f"load average {section['load_average_start']} → {section['load_average_end']}."
+    )
+
+
+def pair(row: dict[str, Any], key: str, places: int) -> str:
+    """`p50 / p99` of one way of retrieving."""
+    return f"{number(row[f'{key}_p50_ms'], places)} / {number(row[f'{key}_p99_ms'], places)}"
+
+
+def retrieval_row(r: dict[str, Any]) -> list[Any]:
+    """One size's row of the retrieval table."""
+    linear = "skipped" if r["linear_skipped"] else f"{pair(r, 'linear', 1)} ({r['linear_queries']} q)"
+    return [
+        f"{r['states']:,}",
+        pair(r, "flat", 3),
+        pair(r, "hnsw", 3),
+        r["hnsw_recall_vs_flat"],
+        linear,
+        times(r["speedup_vs_linear"]),
+        times(r["hnsw_speedup_vs_linear"]),
+        number(r["bound_ms"], 3),
+        r["flat_over_bound"],
+    ]
+
+
+def retrieval(section: dict[str, Any]) -> list[str]:
+    """Latencies per size, the speedups over the loop, and the flat index against the bandwidth bound."""
+    p = section["params"]
+    lines = [
+        f"k={p['k']}, {p['dim']}-d unit vectors around {p['clusters']} centres, {p['queries']} queries "
+        f"one at a time after {p['warmup']} warm-up ones (FAISS on one thread, as `ExperienceStore` runs "
+        f"single queries; HNSW M={p['hnsw_m']}, efSearch={p['ef_search']}). `linear`: the paper's retrieval, "
+        "a Python loop scoring every stored key and sorting them all (`bench/linear_scan.py`), on the same "
+        f"vectors; it runs the first queries that fit in {p['linear_budget_s']:.0f} s. Bound: the bytes a "
+        f"flat scan reads (states × {p['dim']} × 4) over the memory bandwidth measured in the same run, "
+        f"{section['bandwidth_gbs']} GB/s (one thread copying {p['bandwidth_mib']} MiB, read plus write); "
+        "sizes that fit in the CPU caches beat it.",
+        "",
+    ]
+    lines += table(
+        [
+            "states",
+            "flat p50 / p99 (ms)",
+            "HNSW p50 / p99 (ms)",
+            "HNSW recall",
+            "linear p50 / p99 (ms)",
+            "linear / flat",
+            "linear / HNSW",
+            "bound (ms)",
+            "flat / bound",
+        ],
+        [retrieval_row(r) for r in section["sizes"]],
+    )
+    skipped = [r for r in section["sizes"] if r["linear_skipped"]]
+    return lines + [f"\nLinear loop skipped at {r['states']:,}: {r['linear_skipped']}." for r in skipped]
+
+
+def writes(section: dict[str, Any]) -> list[str]:
+    """Throughput per backend and writer count, against one writer."""
+    p = section["params"]
+    versus = section["vs_one_writer"]
+    lines = [
+        f"Each writer is a process with its own store, applying {p['updates_per_writer']} updates, one "
+        f"`ExperienceStore.apply` transaction each, to {p['states_per_writer']} states per writer shared by "
+        f"all writers ({p['new_state_fraction']:.0%} create new states). `no lost updates`: the visits "
+        "summed over all states and actions afterwards equal the updates applied.",
+        "",
+    ]
+    lines += table(
+        [
+            "backend",
+            "writers",
+            "updates/s",
+            "vs 1 writer",
+            "p50 (ms)",
+            "p99 (ms)",
+            "no lost updates",
+            "skipped",
+        ],
+        [
+            [
+                r["backend"],
+                r["writers"],
+                number(r["updates_per_s"], 0),
+                "1.0x" if r["writers"] == 1 else times(versus.get(f"{r['backend']} {r['writers']}")),
+                r["p50_ms"],
+                r["p99_ms"],
+                r["no_lost_updates"],
+                r["skipped"],
+            ]
+            for r in section["rows"]
+        ],
+    )
+    pg = ", ".join(f"{w} writer(s) {times(v)}" for w, v in section["postgresql_vs_sqlite"].items())
+    return [*lines, "", f"PostgreSQL / SQLite updates/s: {pg}."]
+
+
+def steps(section: dict[str, Any]) -> list[str]:
+    """Per-step latency and where it goes."""
+    p = section["params"]
+    lines = [
+        f"One step: `rlem.double_q.retrieve` (embed the state's text, then `ExperienceStore.nearest`, k="
+        f"{p['k']}), `build_prompt` with the SmolLM2 tokenizer and the pattern templates ({p['token_budget']}"
+        "-token budget), and one n-step (n=1) Q-learning update through an `EpisodeLearner` (max Q of the "
+        f"next state, then one transaction). SQLite store; {p['steps']} steps per row over stored states, "
+        f"after {p['warmup']} warm-up steps. Each part: p50 (share of the total time).",
+        "",
+    ]
+
+    def part(row: dict[str, Any], name: str) -> str:
+        return f"{number(row['parts'][name]['p50_ms'])} ({row['parts'][name]['share']:.0%})"
+
+    lines += table(
+        ["states", "index", "step p50 (ms)", "step p99 (ms)", "embed", "search", "prompt", "update"],
+        [
+            [
+                f"{r['states']:,}",
+                r["index"],
+                number(r["p50_ms"]),
+                number(r["p99_ms"]),
+                part(r, "embed"),
+                part(r, "search"),
+                part(r, "prompt"),
+                part(r, "update"),
+            ]
+            for r in section["rows"]
+        ],
+    )
+    if section["ratios"]:
+        lines += [
+            "",
+            "Step p50 ratios: " + ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items()) + ".",
+        ]
+    return lines
+
+
+def policy(section: dict[str, Any]) -> list[str]:
+    """Decisions/s per backend, mode and batch, and the ratios between them."""
+    r = section["ratios"]
+    lines = [
+        f"{section['model']} on {section['device']}, {section['decisions']} FrozenLake-like decisions per "
+        "row (pattern layout, one exemplar, 4 admissible actions); batch 8 is what `--num-envs 8` gives. "
+        "Full figures: [policy.md](policy.md).",
+        "",
+    ]
+    lines += table(
+        ["backend", "mode", "batch", "decisions/s", "tokens/s"],
+        [
+            [x["backend"], x["mode"], x["batch"], number(x["decisions_per_s"]), number(x["tokens_per_s"], 0)]
+            for x in section["rows"]
+        ],
+    )
+    lines += [
+        "",
+        f"score / generate: {times(r['score_vs_generate_batch1'])} at batch 1, "
+        f"{times(r['score_vs_generate_batch8'])} at batch 8; batch 8 / batch 1: generate "
+        f"{times(r['batch8_vs_batch1_generate'])}, score {times(r['batch8_vs_batch1_score'])}; "
+        f"llama.cpp / transformers at batch 1: generate {times(r['llamacpp_vs_hf_generate'])}, score "
+        f"{times(r['llamacpp_vs_hf_score'])}.",
+    ]
+    return lines
+
+
+def learning(section: dict[str, Any]) -> list[str]:
+    """Eval success per epoch of each experiment; the details are in learning.md."""
+    rows = [
+        [name, " / ".join(f"{s:.2f}" for s in result.get("eval_success", []))]
+        for name, result in section["results"].items()
+    ]
+    lines = [f"`{section['learning_command']}`; details and plots in [learning.md](learning.md).", ""]
+    return lines + table(["experiment", "eval success by epoch"], rows)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "retrieval": retrieval,
+    "writes": writes,
+    "steps": steps,
+    "policy": policy,
+    "learning": learning,
+}
+
+
+def section_lines(name: str, section: dict[str, Any], plots: list[str]) -> list[str]:
+    """One section: title, when it ran, its text and table, its plot (`NAME.png`) if drawn."""
+    lines = [f"## {TITLES[name]}", "", stamp(section), "", *RENDERERS[name](section)]
+    if f"{name}.png" in plots:
+        lines += ["", f"![{TITLES[name]}]({name}.png)"]
+    return [*lines, ""]
+
+
+def render_document(document: dict[str, Any]) -> str:
+    """bench.md: the command, the machine, then every section."""
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `rlem bench`, last by `{document['command']}` on {document['updated_at']}; each "
+        "section names the run it comes from. Times drift on shared machines: compare the ratios, "
+        "measured side by side in one run.",
+        "",
+        *machine_lines(document["machine"]),
+        "",
+    ]
+    for name, section in document["sections"].items():
+        lines += section_lines(name, section, document.get("plots", []))
+    return "\n".join(lines)
+
+
+def render_part(name: str, section: dict[str, Any], machine: dict[str, Any], plots: list[str]) -> str:
+    """The markdown file of one part: the machine, then its section."""
+    lines = [f"# {TITLES[name]}", "", *machine_lines(machine), ""]
+    lines += section_lines(name, section, plots)[2:]
+    return "\n".join(lines)

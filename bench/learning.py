@@ -27,6 +27,7 @@ import numpy as np
 
 from bench.machine import describe_machine, load_average
 from bench.report import table
+from dev import MAIN_JOB
 from envs import make_env
 from envs.value_iteration import success_within
 from rlem.commands.run import parse_tasks
@@ -39,10 +40,9 @@ TEXTWORLD = [
     "--env", "textworld:simple", "--epochs", "3", "--train-tasks", "0-9", "--test-tasks", "1000-1009",
 ]  # fmt: skip
 GREEDY = ["--policy", "memory-greedy", "--k", "8", "--num-envs", "4"]
-# SmolLM2 takes a good part of a second per decision on a 2-core CPU: its runs are the README's
-# main job (dev.py MAIN_JOB), two epochs with 16 held-out maps, and a short slippery run.
+# SmolLM2 takes a good part of a second per decision on a 2-core CPU: on random maps its runs are
+# the README's main job (dev.MAIN_JOB) with and without memory, on slippery ice a short run.
 SMOLLM2 = ["--policy", "hf", "--decide", "guided", "--k", "8", "--token-budget", "200", "--num-envs", "8"]
-SMOLLM2_MAPS = ["--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015"]
 SMOLLM2_SLIPPERY = ["--train-tasks", "0-31", "--test-tasks", "10000-10015"]
 SMOLLM2_TW = ["--policy", "hf", "--decide", "guided", "--k", "4", "--num-envs", "5"]
 TABULAR = ["--explore", "0.1", "--lr", "0.1"]
@@ -68,8 +68,8 @@ class Experiment:
 FL, SL, TW = "frozenlake-random", "frozenlake-slippery", "textworld"
 EXPERIMENTS: dict[str, Experiment] = {
     f"{FL}/memory-greedy": Experiment(FL, FROZENLAKE_RANDOM + RANDOM_MAPS + GREEDY + ["--n-step", "3"]),
-    f"{FL}/smollm2+memory": Experiment(FL, FROZENLAKE_RANDOM + SMOLLM2 + SMOLLM2_MAPS),
-    f"{FL}/smollm2": Experiment(FL, FROZENLAKE_RANDOM + SMOLLM2 + SMOLLM2_MAPS + ["--memory", "off"]),
+    f"{FL}/smollm2+memory": Experiment(FL, MAIN_JOB),
+    f"{FL}/smollm2": Experiment(FL, MAIN_JOB + ["--memory", "off"]),
     f"{FL}/tabular-q": Experiment(FL, FROZENLAKE_RANDOM + RANDOM_MAPS + TABULAR, "bench.tabular"),
     f"{FL}/random": Experiment(
         FL, FROZENLAKE_RANDOM + RANDOM_MAPS + ["--policy", "random", "--memory", "off"]

@@ -6,9 +6,10 @@ Per environment: RLEM with memory-greedy, RLEM with SmolLM2 (`guided`), SmolLM2 
 and on FrozenLake a tabular epsilon-greedy Q-learner (`bench.tabular`) and the value-iteration
 optimum over the environment's own transition table. Each experiment runs on a fresh SQLite
 memory in its folder under bench/runs/, and every epoch's eval success is read back from its
-metrics.jsonl. Results of earlier invocations stay in learning.json, so experiments can be run one
-at a time. `--quick` runs each chosen experiment for one epoch of two training and two test
-tasks, to check the plumbing.
+metrics.jsonl. Each experiment is recorded in learning.json as it finishes, next to those of
+earlier or concurrent invocations, so experiments can be run one at a time or side by side.
+`--quick` runs each chosen experiment for one epoch of two training and two test tasks, to check
+the plumbing.
 """
 
 from __future__ import annotations
@@ -36,15 +37,21 @@ FROZENLAKE_RANDOM = ["--env", "frozenlake:4x4:random:20", "--epochs", "3", "--ga
 RANDOM_MAPS = ["--train-tasks", "0-99", "--test-tasks", "1000-1049"]
 SLIPPERY = ["--env", "frozenlake:8x8:slippery", "--epochs", "3", "--gamma", "0.99"]
 SLIPPERY_TASKS = ["--train-tasks", "0-499", "--test-tasks", "10000-10199"]
+# Walkthroughs of these games take 8 to 12 commands: 30 steps leave room to explore and keep
+# SmolLM2's runs (about a second per decision on a 2-core CPU) to under an hour.
 TEXTWORLD = [
-    "--env", "textworld:simple", "--epochs", "3", "--train-tasks", "0-9", "--test-tasks", "1000-1009",
+    "--env", "textworld:simple", "--epochs", "2", "--max-steps", "30",
+    "--train-tasks", "0-9", "--test-tasks", "1000-1009",
 ]  # fmt: skip
 GREEDY = ["--policy", "memory-greedy", "--k", "8", "--num-envs", "4"]
 # SmolLM2 takes a good part of a second per decision on a 2-core CPU: on random maps its runs are
-# the README's main job (dev.MAIN_JOB) with and without memory, on slippery ice a short run.
-SMOLLM2 = ["--policy", "hf", "--decide", "guided", "--k", "8", "--token-budget", "200", "--num-envs", "8"]
+# the README's main job (dev.MAIN_JOB) with and without memory, on slippery ice a short run whose
+# prompts (about 190 tokens with the 8x8 map) hold the current state only.
+SMOLLM2 = ["--policy", "hf", "--decide", "guided", "--k", "8", "--token-budget", "256", "--num-envs", "8"]
 SMOLLM2_SLIPPERY = ["--train-tasks", "0-31", "--test-tasks", "10000-10015"]
-SMOLLM2_TW = ["--policy", "hf", "--decide", "guided", "--k", "4", "--num-envs", "5"]
+# A TextWorld state prompt is 200 to 480 tokens (1,550 states seen). 512 fits it and an exemplar
+# rarely: at 600, one exemplar in most prompts made decisions 4 times slower (8 s on one core).
+SMOLLM2_TW = ["--policy", "hf", "--decide", "guided", "--k", "4", "--token-budget", "512", "--num-envs", "5"]
 TABULAR = ["--explore", "0.1", "--lr", "0.1"]
 
 
@@ -110,6 +117,7 @@ def run_experiment(name: str, experiment: Experiment, arguments: list[str], runs
         "test_tasks": parse_tasks(option(arguments, "--test-tasks")),
         "eval_success": [row["success_rate"] for row in lines if row["split"] == "eval"],
         "train_success": [row["success_rate"] for row in lines if row["split"] == "train"],
+        "eval_return": [row["mean_return"] for row in lines if row["split"] == "eval"],
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -178,6 +186,7 @@ def render(document: dict) -> str:
             r["train_episodes_per_epoch"],
             len(r["test_tasks"]),
             " / ".join(f"{s:.2f}" for s in r["eval_success"]),
+            " / ".join(f"{s:.2f}" for s in r["eval_return"]) if "eval_return" in r else "-",
             r["seconds"],
             f"`{r['command']}`",
         ]
@@ -185,7 +194,7 @@ def render(document: dict) -> str:
     ]
     lines = ["# Learning efficiency: eval success after each epoch", ""]
     headers = ["experiment", "training episodes per epoch", "test tasks", "eval success by epoch"]
-    lines += table(headers + ["seconds", "command"], rows)
+    lines += table(headers + ["eval return by epoch", "seconds", "command"], rows)
     if document.get("optima"):
         lines += ["", "Value-iteration optimum on the test tasks, within the step limit:"]
         lines += [f"- {group}: {value:.3f}" for group, value in sorted(document["optima"].items())]
@@ -200,27 +209,19 @@ def render(document: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Run the chosen experiments (default: all) and merge them into the results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), default=sorted(EXPERIMENTS))
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    parser.add_argument("--runs", type=Path, default=Path("bench/runs"))
-    parser.add_argument("--quick", action="store_true", help="One tiny epoch per experiment.")
-    args = parser.parse_args()
-    load_start = load_average()
-    path = args.out / "learning.json"
+def recorded(path: Path) -> dict:
+    """The results document at `path`, keeping only experiments that still exist, with test tasks."""
     document = json.loads(path.read_text()) if path.exists() else {"results": {}}
-    # Keep earlier results only of experiments that still exist, recorded with their test tasks.
     document["results"] = {
         name: result
         for name, result in document["results"].items()
         if name in EXPERIMENTS and "test_tasks" in result
     }
-    for name in args.only:
-        experiment = EXPERIMENTS[name]
-        arguments = experiment.arguments + (QUICK if args.quick else [])
-        document["results"][name] = run_experiment(name, experiment, arguments, args.runs)
+    return document
+
+
+def save(out: Path, document: dict, load_start: float | None) -> None:
+    """Optima, the slippery-map ratio, the machine, the plots, learning.json and learning.md."""
     document["optima"] = optima(document["results"])
     slippery = document["results"].get("frozenlake-slippery/memory-greedy")
     if slippery:
@@ -228,10 +229,29 @@ def main() -> None:
         document["slippery"] = {"learned": learned, "optimum": best, "ratio": learned / best}
     document["machine"] = describe_machine(None, load_start)
     document["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    args.out.mkdir(parents=True, exist_ok=True)
-    document["plots"] = plot(document["results"], args.out, document["optima"])
-    path.write_text(json.dumps(document, indent=1) + "\n")
-    (args.out / "learning.md").write_text(render(document))
+    out.mkdir(parents=True, exist_ok=True)
+    document["plots"] = plot(document["results"], out, document["optima"])
+    (out / "learning.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out / "learning.md").write_text(render(document))
+
+
+def main() -> None:
+    """Run the chosen experiments (default: all), recording each in the results as it finishes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), default=sorted(EXPERIMENTS))
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--runs", type=Path, default=Path("bench/runs"))
+    parser.add_argument("--quick", action="store_true", help="One tiny epoch per experiment.")
+    args = parser.parse_args()
+    load_start = load_average()
+    for name in args.only:
+        experiment = EXPERIMENTS[name]
+        arguments = experiment.arguments + (QUICK if args.quick else [])
+        result = run_experiment(name, experiment, arguments, args.runs)
+        # Read again just before writing: another invocation may have recorded its own meanwhile.
+        document = recorded(args.out / "learning.json")
+        document["results"][name] = result
+        save(args.out, document, load_start)
     print((args.out / "learning.md").read_text())
 
 

@@ -3,6 +3,7 @@
 Before each action it retrieves the most similar stored states and builds the exemplar prompt;
 in a deterministic environment, an action that just left the observation unchanged is not
 offered again at once.
+An episode ends at the environment's own end or after `max_steps` steps, whichever comes first.
 While training, an `explore` share of decisions is a uniformly random admissible action, taken
 without asking the policy (epsilon-greedy, for every policy alike). After each step of a training
 episode it feeds the learner (n-step updates go to the memory as they become due). Evaluation
@@ -101,12 +102,13 @@ class Agent:
         templates: Templates | None,
         rng: np.random.Generator,
         explore: float = 0.0,
+        max_steps: int | None = None,
     ):
         if not 0.0 <= explore <= 1.0:
             raise ValueError(f"explore must be in [0, 1], got {explore}")
         self.policy, self.store, self.second, self.tables, self.rule = policy, store, second, tables, rule
         self.exemplars, self.tokenizer, self.templates, self.rng = exemplars, tokenizer, templates, rng
-        self.explore = explore
+        self.explore, self.max_steps = explore, max_steps
 
     def situation(self, running: Running) -> Situation:
         """What the policy sees for one environment: retrieved experiences and the prompt."""
@@ -163,7 +165,9 @@ class Agent:
         for i, (situation, trains) in enumerate(zip(situations, training, strict=True)):
             if trains and self.explore and self.rng.random() < self.explore:
                 options = situation.available_actions
-                decisions[i] = Decision(options[int(self.rng.integers(len(options)))], "exploring")
+                decisions[i] = Decision(
+                    options[int(self.rng.integers(len(options)))], "exploring", explored=True
+                )
         for mode in (True, False):
             picked = [i for i, t in enumerate(training) if t == mode and decisions[i] is None]
             if picked:
@@ -187,7 +191,8 @@ class Agent:
         )
         running.decisions.append(decision)
         running.advice.append(followed_advice(situation, decision))
-        done = result.terminated or result.truncated
+        out_of_steps = self.max_steps is not None and len(running.steps) >= self.max_steps
+        done = result.terminated or result.truncated or out_of_steps
         if running.learner is not None:
             step = Step(seen.text, seen.available_actions, decision.action, result.reward, decision.reason)
             running.learner.observe(self.tables, step, result.observation.text, done)

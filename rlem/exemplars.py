@@ -84,6 +84,13 @@ class Templates:
     exemplar: Template
     current: Template
 
+    @property
+    def shows_only_successes(self) -> bool:
+        """True when the exemplar names the best action but no values or warnings (the pattern
+        layout): it then reads as the action that worked, so states where none did are left out."""
+        fields = set(self.exemplar.get_identifiers())
+        return "best_action" in fields and not fields & {"encouraged", "discouraged"}
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -274,6 +281,8 @@ def build_prompt(
     """The prompt for the next action, with up to `config.k` exemplars within `config.token_budget`.
 
     Candidates are tried most similar first and each is kept if the whole prompt still fits.
+    With a template that shows only successes, states whose best action is not above the
+    threshold are skipped.
     """
     templates = templates or load_templates(config.template_dir)
     current = templates.current.substitute(
@@ -300,6 +309,9 @@ def build_prompt(
             break
         record = candidate.experience
         given = advice(record, config, rng)
+        worked = bool(given.encouraged) and given.encouraged[0][1] > config.threshold
+        if templates.shows_only_successes and not worked:
+            continue
         exemplar = render_exemplar(
             record, given, templates, index=len(shown) + 1, max_last_actions=config.max_last_actions
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 
@@ -28,6 +28,7 @@ METRIC_FIELDS = [
 def episode_record(finished: Finished, epoch: int, memory_size: int | None) -> dict:
     """One line of episodes.jsonl."""
     decisions = finished.decisions
+    asked = [d.latency_s for d in decisions if not d.explored]
     offered = [a for a in finished.advice if a is not None]
     return {
         "key": finished.job.key,
@@ -41,10 +42,16 @@ def episode_record(finished: Finished, epoch: int, memory_size: int | None) -> d
         "fallbacks": sum(d.fell_back for d in decisions),
         "advice_offered": len(offered),
         "advice_followed": sum(offered),
-        "decision_latency_s": fmean(d.latency_s for d in decisions) if decisions else 0.0,
+        "decision_latency_s": fmean(asked) if asked else None,
         "seconds": finished.seconds,
         "memory_size": memory_size,
     }
+
+
+def mean_of(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that exist (None for episodes without a policy decision)."""
+    present = [v for v in values if v is not None]
+    return fmean(present) if present else None
 
 
 def aggregate(records: Sequence[dict]) -> list[dict]:
@@ -68,7 +75,7 @@ def aggregate(records: Sequence[dict]) -> list[dict]:
                 "advice_following_rate": sum(r["advice_followed"] for r in group) / offered
                 if offered
                 else None,
-                "decision_latency_s": fmean(r["decision_latency_s"] for r in group),
+                "decision_latency_s": mean_of(r["decision_latency_s"] for r in group),
                 "memory_size": group[-1]["memory_size"],
             }
         )

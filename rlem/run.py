@@ -61,6 +61,8 @@ class RunConfig(BaseModel):
     k: int = Field(default=2, ge=0)
     # Share of training decisions taken uniformly at random (epsilon-greedy), for any policy.
     explore: float = Field(default=0.1, ge=0, le=1)
+    # Ends episodes (truncated) after this many steps, on top of the environment's own limit.
+    max_steps: int | None = Field(default=None, ge=1)
     token_budget: int = Field(default=1536, gt=0)
     advice_mode: Literal["threshold", "relative"] = "threshold"
     static: Path | None = None
@@ -121,6 +123,7 @@ class Run:
             load_templates(self.policy.templates),
             np.random.default_rng(config.seed),
             config.explore,
+            config.max_steps,
         )
 
     def path(self, name: str) -> Path:

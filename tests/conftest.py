@@ -104,3 +104,12 @@ def embedder() -> SentenceTransformerEmbedder:
 def index_dir(tmp_path: Path) -> Path:
     """A private folder for persisted FAISS indexes."""
     return tmp_path / "indexes"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Converted models (rlem.policies.gguf) go to this session's own folder, never the user's cache;
+    commands the tests start inherit it."""
+    folder = tmp_path_factory.mktemp("models")
+    os.environ["RLEM_MODEL_CACHE"] = str(folder)
+    return folder

@@ -117,6 +117,10 @@ def run_command(
         float,
         typer.Option(help="Share of training decisions taken at random (epsilon-greedy), any policy."),
     ] = 0.1,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="End episodes after this many steps; default: the environment's limit."),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     retrieval_text: Annotated[
         str | None,
@@ -145,6 +149,7 @@ def run_command(
             double_q=double_q,
             k=k,
             explore=explore,
+            max_steps=max_steps,
             token_budget=token_budget,
             static=static,
             static_format=static_format,

@@ -40,11 +40,14 @@ class Decision:
     latency_s: float = 0.0
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    # A random exploring draw by the agent: not the policy's choice, so not in its statistics.
+    explored: bool = False
 
 
 def followed_advice(situation: Situation, decision: Decision) -> bool | None:
-    """Whether the decision took an action the exemplars encouraged; None when none was offered."""
-    if not situation.encouraged:
+    """Whether the decision took an action the exemplars encouraged; None when none was offered or
+    the action was an exploring draw."""
+    if not situation.encouraged or decision.explored:
         return None
     return decision.action in situation.encouraged
 

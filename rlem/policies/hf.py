@@ -12,9 +12,7 @@ for actions the similar states tried less (`value_bonus`); evaluation takes the 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import math
 import time
 from collections.abc import Sequence
@@ -30,6 +28,7 @@ from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
+from rlem.policies.gguf import converted
 from rlem.policies.matching import DEFAULT_THRESHOLD
 from rlem.policies.values import pooled_q, pooled_visits
 
@@ -75,7 +74,8 @@ def packaged_model() -> Path:
 
 
 def load(path: Path, device: str | None) -> tuple[Any, Any]:
-    """(model, tokenizer) from a model directory or a GGUF file, on the GPU in bf16 when there is one."""
+    """(model, tokenizer) from a model directory or a GGUF file (converted once, see gguf.py), on the
+    GPU in bf16 when there is one."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -85,12 +85,9 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
         raise RlemError(f"model {path} does not exist: pass a model directory or a .gguf file")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    where = {"gguf_file": path.name} if path.suffix == ".gguf" else {"local_files_only": True}
-    folder = str(path.parent if path.suffix == ".gguf" else path)
-    # The GGUF converter draws its own tqdm bar on stderr; the CLI shows its own progress instead.
-    with contextlib.redirect_stderr(io.StringIO()):
-        tokenizer = AutoTokenizer.from_pretrained(folder, **where)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **where).to(device).eval()
+    folder = str(converted(path) if path.suffix == ".gguf" else path)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True).to(device).eval()
     return model, tokenizer
 
 

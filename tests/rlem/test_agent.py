@@ -10,6 +10,7 @@ import pytest
 from envs import make_env
 from rlem.agent import Agent, Finished, Job
 from rlem.exemplars import ExemplarConfig
+from rlem.metrics import episode_record
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.qlearning import Rule
 
@@ -79,3 +80,26 @@ def test_on_slippery_ice_the_same_action_may_be_repeated():
     _, finished = episodes("frozenlake:4x4:slippery:30", [Job(f"j{seed}", seed, False) for seed in range(3)])
     assert {d.action for f in finished for d in f.decisions} == {"move left"}
     assert sum(len(f.decisions) for f in finished) > 3
+
+
+def test_max_steps_ends_episodes_before_the_environments_own_limit():
+    policy = FirstAction()
+    agent = Agent(
+        policy, None, None, None, Rule(), ExemplarConfig(k=0, token_budget=100), None, None,
+        np.random.default_rng(0), 0.0, max_steps=3,
+    )  # fmt: skip
+    finished: list[Finished] = []
+    env = make_env("frozenlake:4x4:slippery:30")
+    agent.run([Job(f"j{seed}", seed, False) for seed in range(3)], [env], finished.append)
+    env.close()
+    # Pushing left against the edge on slippery ice lasts, so only the cap ends these episodes early.
+    assert [len(f.decisions) for f in finished] == [3, 3, 3]
+
+
+def test_exploring_draws_stay_out_of_the_policys_latency_and_advice_statistics():
+    _, finished = episodes("frozenlake:4x4:random:50", [Job("j", 0, True)], explore=1.0)
+    assert all(d.explored for d in finished[0].decisions)
+    record = episode_record(finished[0], 1, None)
+    assert record["decision_latency_s"] is None and record["advice_offered"] == 0
+    _, finished = episodes("frozenlake:4x4:random:50", [Job("j", 0, False)], explore=1.0)
+    assert episode_record(finished[0], 1, None)["decision_latency_s"] == 0.0

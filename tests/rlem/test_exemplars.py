@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from memory_store.embedder import packaged_model_path
 from memory_store.records import ActionRecord, ExperienceRecord, Retrieved
 from rlem.exemplars import (
+    PATTERN_TEMPLATE_DIR,
     Advice,
     ExemplarConfig,
     HFTokenizer,
@@ -305,3 +306,21 @@ def test_unknown_template_field_is_named(tmp_path):
     (tmp_path / "current.txt").write_text("${task} ${actions}\n")
     with pytest.raises(TemplateError, match=r"current\.txt: unknown field \$\{actions\}"):
         load_templates(tmp_path)
+
+
+def test_the_pattern_layout_shows_only_states_where_an_action_worked(tokenizer):
+    worked = Retrieved(0.9, record({"take key": 1.0, "look": 0.0}, id=1))
+    nothing_worked = Retrieved(0.95, record({"look": 0.0, "go north": -0.5}, id=2))
+    pattern = load_templates(PATTERN_TEMPLATE_DIR)
+    assert pattern.shows_only_successes and not load_templates().shows_only_successes
+    built = build_prompt(
+        "find the key", "You see a locked door.", AVAILABLE, [nothing_worked, worked],
+        config(k=2), tokenizer, pattern,
+    )  # fmt: skip
+    assert built.exemplar_ids == (1,)
+    assert "succeeded here: take key" in built.text and built.text.count("succeeded here:") == 2
+    # The paper's layout shows both: its values and warnings say what did not work.
+    built = build_prompt(
+        "find the key", "You see a locked door.", AVAILABLE, [nothing_worked, worked], config(k=2), tokenizer
+    )
+    assert built.exemplar_ids == (2, 1)

@@ -201,3 +201,11 @@ def test_static_memory_needs_its_file_and_only_it_takes_one(tmp_path: Path):
         config("sqlite:///x.db", memory="static")
     with pytest.raises(ValidationError, match="--memory static takes its exemplars from --static FILE"):
         config("sqlite:///x.db", static=tmp_path / "fixed.json")
+
+
+def test_max_steps_caps_episodes_and_the_capped_log_replays_to_the_same_memory(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    execute(config(db, env="frozenlake:4x4:random:50", max_steps=2), tmp_path / "out")
+    training = read_episodes(tmp_path / "out" / "trajectories.jsonl")
+    assert max(len(t.steps) for t in training) == 2
+    assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")

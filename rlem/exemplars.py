@@ -301,6 +301,7 @@ def build_prompt(
         raise PromptTooLong(
             f"the prompt without exemplars is {tokens} tokens, over the token budget of {config.token_budget}"
         )
+    only_successes = templates.shows_only_successes
     shown: list[str] = []
     ids: list[int] = []
     encouraged: list[str] = []
@@ -310,7 +311,7 @@ def build_prompt(
         record = candidate.experience
         given = advice(record, config, rng)
         worked = bool(given.encouraged) and given.encouraged[0][1] > config.threshold
-        if templates.shows_only_successes and not worked:
+        if only_successes and not worked:
             continue
         exemplar = render_exemplar(
             record, given, templates, index=len(shown) + 1, max_last_actions=config.max_last_actions

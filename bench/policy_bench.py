@@ -1,4 +1,5 @@
-"""Policy throughput: transformers generate vs score at batch 1 and 8, and llama.cpp at batch 1.
+"""Policy throughput: transformers generate vs score at batch 1 and 8, llama.cpp at batch 1, and
+scoring with a shared prompt beginning against whole prompts.
 
     python -m bench.policy_bench [--decisions 32] [--out bench/results]
 
@@ -24,12 +25,15 @@ from rich.progress import Progress
 from bench.advice_following import MOVES, TASK, trial
 from bench.machine import describe_machine, load_average
 from bench.report import table
+from envs import make_env
 from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.base import Situation
 from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
 from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
+from rlem.policies.scoring import Scorer
 
-CONFIGURATIONS = 6  # hf generate and score at batch 1 and 8, llama.cpp generate and score at batch 1
+# hf generate and score at batch 1 and 8, shared against whole prompts, llama.cpp generate and score
+CONFIGURATIONS = 7
 
 
 def situations(count: int, policy: HFPolicy) -> list[Situation]:
@@ -56,6 +60,50 @@ def measure(policy: HFPolicy, cases: list[Situation], batch: int) -> dict:
     return {"decisions_per_s": len(cases) / seconds, "tokens_per_s": tokens / seconds, "seconds": seconds}
 
 
+def sharing(policy: HFPolicy, decisions: int) -> dict:
+    """Scoring the main job's prompts (random 4x4 FrozenLake maps, batches of 8) with the shared
+    beginning against every prompt whole, batch by batch side by side, and the largest score gap."""
+    tokenizer, templates = HFTokenizer(policy.tokenizer), load_templates(PATTERN_TEMPLATE_DIR)
+    env, batches = make_env("frozenlake:4x4:random:20"), []
+    for start in range(0, decisions, 8):
+        prompts, candidates = [], []
+        for seed in range(start, start + 8):
+            seen = env.reset(seed=seed)
+            text = build_prompt(
+                seen.task,
+                seen.text,
+                seen.available_actions,
+                [],
+                ExemplarConfig(token_budget=2048),
+                tokenizer,
+                templates,
+            ).text
+            prompts.append(policy.encode(text))
+            candidates.append([policy.candidate_ids(text, a) for a in seen.available_actions])
+        batches.append((prompts, candidates))
+    scorers = {
+        "shared": Scorer(policy.model, policy.pad_id),
+        "whole": Scorer(policy.model, policy.pad_id, False),
+    }
+    seconds, scores = {name: 0.0 for name in scorers}, {name: [] for name in scorers}
+    for scorer in scorers.values():
+        scorer.score(*batches[0])  # warm-up
+    for prompts, candidates in batches:
+        for name, scorer in scorers.items():
+            started = time.perf_counter()
+            scores[name] += scorer.score(prompts, candidates)
+            seconds[name] += time.perf_counter() - started
+    pairs = zip(scores["shared"], scores["whole"], strict=True)
+    gap = max(abs(a - b) for x, y in pairs for a, b in zip(x, y, strict=True))
+    return {
+        "batches": len(batches),
+        "prompt_tokens": sum(len(p) for prompts, _ in batches for p in prompts) / (8 * len(batches)),
+        "seconds_per_batch": {name: t / len(batches) for name, t in seconds.items()},
+        "speedup": seconds["whole"] / seconds["shared"],
+        "max_score_gap": gap,
+    }
+
+
 def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict:
     """Every (mode, batch) configuration on the same situations; `advance(1)` after each of them."""
     base = HFPolicy(HFConfig(model=packaged_model(), max_new_tokens=16))
@@ -67,6 +115,8 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
             row = {"backend": "hf", "mode": mode, "batch": batch, "decisions": decisions}
             rows.append(row | measure(policy, cases, batch))
             advance(1)
+    shared = sharing(base, decisions)
+    advance(1)
     for mode in ("generate", "score"):
         native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
         row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
@@ -82,6 +132,7 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": describe_machine(None, load_average()),
         "results": rows,
+        "sharing": shared,
     }
 
 
@@ -110,6 +161,7 @@ def render(result: dict) -> str:
     """The markdown report of one run."""
     by = {(r["mode"], r["batch"]): r for r in result["results"] if r["backend"] == "hf"}
     native = {r["mode"]: r for r in result["results"] if r["backend"] == "llamacpp"}
+    shared = result["sharing"]
     lines = [
         "# Policy throughput",
         "",
@@ -137,6 +189,12 @@ def render(result: dict) -> str:
         f"for generate: {ratio(by['generate', 8], by['generate', 1]):.2f}x; "
         f"llama.cpp / transformers at batch 1: score {ratio(native['score'], by['score', 1]):.2f}x, "
         f"generate {ratio(native['generate'], by['generate', 1]):.2f}x.",
+        "",
+        f"Scoring the main job's prompts (random 4x4 maps, {shared['prompt_tokens']:.0f} tokens, "
+        f"{shared['batches']} batches of 8, side by side): {shared['seconds_per_batch']['shared']:.2f} s "
+        f"per batch with the shared beginning computed once, {shared['seconds_per_batch']['whole']:.2f} s "
+        f"with every prompt whole: {shared['speedup']:.2f}x; "
+        f"largest score gap {shared['max_score_gap']:.1e}.",
     ]
     return "\n".join(lines) + "\n"
 

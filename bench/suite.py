@@ -133,7 +133,8 @@ def steps(context: Context, progress: Progress) -> dict[str, Any]:
 
 
 def policy(context: Context, progress: Progress) -> dict[str, Any]:
-    """Decisions/s of generate and score at batch 1 and 8 (`--num-envs 8`), on a GPU when there is one."""
+    """Decisions/s of generate and score at batch 1 and 8 (`--num-envs 8`), on a GPU when there is one,
+    and scoring with a shared prompt beginning against whole prompts."""
     task = progress.add_task("policy throughput", total=policy_bench.CONFIGURATIONS)
     result = policy_bench.run(POLICY_DECISIONS[context.mode], partial(progress.advance, task))
     # policy.json and policy.md keep bench.policy_bench's own format, whichever command wrote them.
@@ -154,6 +155,7 @@ def policy(context: Context, progress: Progress) -> dict[str, Any]:
             "llamacpp_vs_hf_generate": ratio(by["llamacpp", "generate", 1], by["hf", "generate", 1]),
             "llamacpp_vs_hf_score": ratio(by["llamacpp", "score", 1], by["hf", "score", 1]),
         },
+        "sharing": result["sharing"],
     }
 
 

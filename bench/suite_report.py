@@ -204,6 +204,14 @@ def policy(section: dict[str, Any]) -> list[str]:
         f"llama.cpp / transformers at batch 1: generate {times(r['llamacpp_vs_hf_generate'])}, score "
         f"{times(r['llamacpp_vs_hf_score'])}.",
     ]
+    if "sharing" in section:  # sections written before it was measured lack it
+        shared = section["sharing"]
+        lines += [
+            "",
+            f"Scoring the main job's prompts in batches of 8 with their shared beginning computed once: "
+            f"{times(shared['speedup'])} against every prompt whole (largest score gap "
+            f"{shared['max_score_gap']:.1e}).",
+        ]
     return lines
 
 

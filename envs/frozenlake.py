@@ -52,10 +52,11 @@ class FrozenLake(ToyText):
         ice = (
             "The ice is slippery: a move may slide you to either side." if self.slippery else "The ice holds."
         )
-        legend = "(S start, F frozen ice, H hole, G goal)"
+        # The legend comes before the map: text every map shares is a prompt prefix computed once
+        # per batch (rlem/policies/scoring.py).
         return (
             "Walk on the frozen lake from the start S to the goal G without stepping into a hole H. "
-            f"{ice} Map, row 1 at the top:\n" + "\n".join(self.rows) + f"\n{legend}"
+            f"{ice} Map, row 1 at the top (S start, F frozen ice, H hole, G goal):\n" + "\n".join(self.rows)
         )
 
     def describe(self) -> str:

@@ -136,6 +136,9 @@ class HFPolicy(Policy):
         )
         self.templates = PATTERN_TEMPLATE_DIR if small else DEFAULT_TEMPLATE_DIR
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        from rlem.policies.scoring import Scorer
+
+        self.scorer = Scorer(model, self.pad_id)
         self.fallback = MemoryGreedyPolicy(seed=config.seed)
         self.rng = np.random.default_rng(config.seed)
 
@@ -170,12 +173,10 @@ class HFPolicy(Policy):
 
     def score_decisions(self, situations: Sequence[Situation], training: bool) -> list[Decision]:
         """Score or guided decisions."""
-        from rlem.policies.scoring import score_candidates
-
         start = time.perf_counter()
         prompts = [self.encode(s.prompt) for s in situations]
         candidates = [[self.candidate_ids(s.prompt, a) for a in s.available_actions] for s in situations]
-        scores = score_candidates(self.model, prompts, candidates, self.pad_id)
+        scores = self.scorer.score(prompts, candidates)
         latency = (time.perf_counter() - start) / len(situations)
         decisions = []
         for situation, prompt, values in zip(situations, prompts, scores, strict=True):

@@ -1,14 +1,19 @@
 """Ranking admissible actions by a causal LM's length-normalised log-likelihood after the prompt.
 
-All prompts of a batch run in one forward pass (left-padded); their key/value cache is then
-repeated once per candidate action, and every candidate of every prompt is scored in a second
-forward pass over the cached prefix: the prompt is never recomputed per candidate.
+Three forward passes serve a whole batch, and no token is computed twice:
+1. the prompts' shared beginning (instructions, a fixed map), once, and not again while the next
+   batches begin the same way;
+2. the rest of each prompt, left-padded, on top of it;
+3. each candidate's tokens but its last, once per distinct (prompt, tokens), on its prompt's cache.
+Positions are given explicitly and count real tokens only, so padding never shifts them.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -35,60 +40,120 @@ def left_pad(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torc
     return ids, mask
 
 
-@torch.no_grad()
-def score_candidates(
-    model: torch.nn.Module,
-    prompts: Sequence[list[int]],
-    candidates: Sequence[Sequence[list[int]]],
-    pad_id: int,
-) -> list[list[float]]:
-    """Mean log-probability of each candidate's tokens after its prompt: one list per prompt.
+def cache_of(out: Any) -> Any:
+    """The key/value cache a forward pass returned, under either transformers' name."""
+    return out.cache if hasattr(out, "cache") else out.past_key_values
 
-    `prompts[i]` are token ids; `candidates[i][j]` the (non-empty) token ids of its j-th action.
+
+class Scorer:
+    """Candidate scoring with one model; keeps the key/value cache of the last shared beginning.
+
+    `share=False` computes every prompt whole: the reference that tests and bench/policy_bench.py
+    compare the shared path with.
     """
-    device = next(model.parameters()).device
-    prefix, prefix_mask = left_pad(prompts, pad_id)
-    out = model(
-        input_ids=prefix.to(device),
-        attention_mask=prefix_mask.to(device),
-        use_cache=True,
-        **last_logits_only(model),
-    )
-    cache = out.cache if hasattr(out, "cache") else out.past_key_values
-    last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 
-    # One row per (prompt, candidate): repeat each prompt's cache row as often as the widest prompt
-    # has candidates, then keep the rows that exist.
-    widest = max(len(c) for c in candidates)
-    rows = [(i, j) for i, options in enumerate(candidates) for j in range(len(options))]
-    cache.batch_repeat_interleave(widest)
-    cache.batch_select_indices(torch.tensor([i * widest + j for i, j in rows], device=device))
+    def __init__(self, model: torch.nn.Module, pad_id: int, share: bool = True):
+        self.model, self.pad_id, self.share = model, pad_id, share
+        self.device = next(model.parameters()).device
+        self.cache_keyword = cache_argument(model)
+        self.last_only = last_logits_only(model)
+        self.head: tuple[int, ...] = ()
+        self.head_cache: Any = None
 
-    length = max(len(candidates[i][j]) for i, j in rows)
-    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-    tail_mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for r, (i, j) in enumerate(rows):
-        tokens = candidates[i][j]
-        ids[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        tail_mask[r, : len(tokens)] = 1
-    owner = torch.tensor([i for i, _ in rows])
-    mask = torch.cat([prefix_mask[owner], tail_mask], dim=1)
-    # Positions continue from each prompt's real length, whatever its left padding.
-    positions = prefix_mask[owner].sum(dim=1, keepdim=True) + torch.arange(length).unsqueeze(0)
-    tail = model(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        position_ids=positions.to(device),
-        use_cache=True,
-        **{cache_argument(model): cache},
-    )
-    tail_logprobs = torch.log_softmax(tail.logits.float(), dim=-1)
+    @torch.no_grad()
+    def score(
+        self, prompts: Sequence[list[int]], candidates: Sequence[Sequence[list[int]]]
+    ) -> list[list[float]]:
+        """Mean log-probability of each candidate's tokens after its prompt: one list per prompt.
 
-    scores: list[list[float]] = [[] for _ in prompts]
-    for r, (i, j) in enumerate(rows):
-        tokens = candidates[i][j]
-        total = last_logprobs[i, tokens[0]]
-        for k in range(1, len(tokens)):
-            total = total + tail_logprobs[r, k - 1, tokens[k]]
-        scores[i].append(float(total) / len(tokens))
-    return scores
+        `prompts[i]` are token ids; `candidates[i][j]` the (non-empty) token ids of its j-th action.
+        """
+        head = self.shared_head(prompts)
+        cache = self.cache_for(head)
+        if cache is not None:
+            cache.batch_repeat_interleave(len(prompts))
+        rest, rest_mask = left_pad([p[len(head) :] for p in prompts], self.pad_id)
+        prefix_mask = torch.cat([torch.ones((len(prompts), len(head)), dtype=torch.long), rest_mask], dim=1)
+        out = self.model(
+            input_ids=rest.to(self.device),
+            attention_mask=prefix_mask.to(self.device),
+            position_ids=(len(head) + rest_mask.cumsum(dim=1) - 1).clamp(min=0).to(self.device),
+            use_cache=True,
+            **{self.cache_keyword: cache},
+            **self.last_only,
+        )
+        last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+
+        # A candidate's first token is scored by the prompt pass and its last token needs no pass of
+        # its own: the tail pass runs each distinct (prompt, candidate but its last token) once, so
+        # " move left" and " move up" share the row " move".
+        rows: dict[tuple[int, tuple[int, ...]], int] = {}
+        for i, options in enumerate(candidates):
+            for tokens in options:
+                if len(tokens) > 1:
+                    rows.setdefault((i, tuple(tokens[:-1])), len(rows))
+        tail_logprobs = self.tail(cache_of(out), prefix_mask, list(rows)) if rows else None
+
+        scores: list[list[float]] = []
+        for i, options in enumerate(candidates):
+            scores.append([])
+            for tokens in options:
+                total = last_logprobs[i, tokens[0]]
+                for k in range(1, len(tokens)):
+                    total = total + tail_logprobs[rows[(i, tuple(tokens[:-1]))], k - 1, tokens[k]]
+                scores[i].append(float(total) / len(tokens))
+        return scores
+
+    def shared_head(self, prompts: Sequence[list[int]]) -> tuple[int, ...]:
+        """The beginning all prompts share, leaving each at least one token of its own. A lone prompt
+        shares only the kept head, when it begins with it."""
+        if not self.share:
+            return ()
+        shortest = min(len(p) for p in prompts) - 1
+        if len(prompts) == 1:
+            kept = len(self.head)
+            return self.head if kept <= shortest and tuple(prompts[0][:kept]) == self.head else ()
+        first, n = prompts[0], 0
+        while n < shortest and all(p[n] == first[n] for p in prompts):
+            n += 1
+        return tuple(first[:n])
+
+    def cache_for(self, head: tuple[int, ...]) -> Any:
+        """A copy of `head`'s key/value cache (None for no head), computed only past the kept head
+        when `head` extends it; `head` is kept in its place."""
+        if not head:
+            return None
+        known = len(self.head) if self.head and head[: len(self.head)] == self.head else 0
+        if len(head) > known:
+            out = self.model(
+                input_ids=torch.tensor([head[known:]], dtype=torch.long, device=self.device),
+                position_ids=torch.arange(known, len(head), device=self.device).unsqueeze(0),
+                use_cache=True,
+                # A copy: an interrupted pass must not leave the kept cache longer than its head.
+                **{self.cache_keyword: copy.deepcopy(self.head_cache) if known else None},
+                **self.last_only,
+            )
+            self.head, self.head_cache = head, cache_of(out)
+        return copy.deepcopy(self.head_cache)
+
+    def tail(
+        self, cache: Any, prefix_mask: torch.Tensor, rows: list[tuple[int, tuple[int, ...]]]
+    ) -> torch.Tensor:
+        """Log-probabilities after each token of each (prompt index, tokens) row, on its prompt's cache."""
+        owner = torch.tensor([i for i, _ in rows])
+        cache.batch_select_indices(owner.to(self.device))
+        length = max(len(tokens) for _, tokens in rows)
+        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for r, (_, tokens) in enumerate(rows):
+            ids[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            mask[r, : len(tokens)] = 1
+        positions = prefix_mask[owner].sum(dim=1, keepdim=True) + torch.arange(length).unsqueeze(0)
+        out = self.model(
+            input_ids=ids.to(self.device),
+            attention_mask=torch.cat([prefix_mask[owner], mask], dim=1).to(self.device),
+            position_ids=positions.to(self.device),
+            use_cache=True,
+            **{self.cache_keyword: cache},
+        )
+        return torch.log_softmax(out.logits.float(), dim=-1)

@@ -58,6 +58,8 @@ def check_policy(section: dict) -> None:
     assert wanted <= configurations
     assert all(r["decisions_per_s"] > 0 for r in section["rows"])
     assert all(value > 0 for value in section["ratios"].values())
+    # Sharing the prompts' beginning is exact: the same scores as every prompt computed whole.
+    assert section["sharing"]["speedup"] > 0 and section["sharing"]["max_score_gap"] < 1e-3
 
 
 def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):

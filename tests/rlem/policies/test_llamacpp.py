@@ -25,12 +25,10 @@ def test_score_ranks_the_admissible_actions(llamacpp):
 
 
 def test_scores_match_the_transformers_backend_on_the_same_weights(llamacpp, smollm2):
-    from rlem.policies.scoring import score_candidates
-
     native, _ = llamacpp.action_logprobs(PROMPT, ACTIONS)
     assert not smollm2.chat
     candidates = [[smollm2.candidate_ids(PROMPT, a) for a in ACTIONS]]
-    (reference,) = score_candidates(smollm2.model, [smollm2.encode(PROMPT)], candidates, smollm2.pad_id)
+    (reference,) = smollm2.scorer.score([smollm2.encode(PROMPT)], candidates)
     # Same Q4_1 weights; llama.cpp computes in quantised kernels, transformers in dequantised float32.
     assert native == pytest.approx(reference, abs=0.25)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlem.policies.scoring import score_candidates
+from rlem.policies.scoring import Scorer
 
 
 def naive(model, prompt: list[int], candidate: list[int]) -> float:
@@ -15,15 +15,60 @@ def naive(model, prompt: list[int], candidate: list[int]) -> float:
     return sum(float(logprobs[0, len(prompt) + k - 1, t]) for k, t in enumerate(candidate)) / len(candidate)
 
 
-def test_batched_scores_match_one_by_one(tiny_lm):
-    model, tokenizer = tiny_lm
-    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    prompts = [encode("you stand at the gate . what now ?"), encode("a short one")]
-    candidates = [
-        [encode("go north"), encode("open the heavy wooden door"), encode("wait")],
-        [encode("left"), encode("right")],
-    ]
-    batched = score_candidates(model, prompts, candidates, tokenizer.pad_token_id)
+def check(model, scorer: Scorer, prompts: list[list[int]], candidates: list[list[list[int]]]) -> None:
+    batched = scorer.score(prompts, candidates)
     for i, prompt in enumerate(prompts):
         expected = [naive(model, prompt, c) for c in candidates[i]]
         assert batched[i] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.fixture
+def encode(tiny_lm):
+    _, tokenizer = tiny_lm
+    return lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_batched_scores_match_one_by_one(tiny_lm, encode, share):
+    model, tokenizer = tiny_lm
+    prompts = [encode("you stand at the gate . what now ?"), encode("you stand here")]
+    candidates = [
+        [encode("go north"), encode("open the heavy wooden door"), encode("wait")],
+        # Multi-token candidates after the padded, shorter prompt: their positions must continue
+        # from its real length, not from the batch's padded width.
+        [encode("turn left"), encode("turn right"), encode("open the heavy wooden door")],
+    ]
+    check(model, Scorer(model, tokenizer.pad_token_id, share), prompts, candidates)
+
+
+def test_prompts_sharing_a_beginning_score_as_if_alone_across_batches(tiny_lm, encode):
+    model, tokenizer = tiny_lm
+    scorer = Scorer(model, tokenizer.pad_token_id)
+    rules = "the rules : walk north to reach the gate , and never enter the river . "
+    moves = [encode("go north"), encode("go south"), encode("wait")]
+    for batch in (
+        ["you stand in the field .", "you stand by the river and the bridge is gone ."],
+        ["you stand at the gate .", "you see the river ."],  # the kept beginning, reused
+        ["you stand at the gate ."],  # alone, it still begins with the kept beginning
+        ["other rules : swim .", "other rules : fly ."],  # a new beginning replaces it
+    ):
+        prompts = [encode(rules + text) if not text.startswith("other") else encode(text) for text in batch]
+        check(model, scorer, prompts, [moves] * len(prompts))
+    assert scorer.head == tuple(encode("other rules :"))
+
+
+def test_identical_prompts_keep_a_token_of_their_own(tiny_lm, encode):
+    model, tokenizer = tiny_lm
+    prompt = encode("the hall is dark .")
+    check(model, Scorer(model, tokenizer.pad_token_id), [prompt, prompt], [[encode("go north")]] * 2)
+
+
+def test_smollm2_scores_a_short_prompt_alike_alone_and_beside_a_long_one(smollm2):
+    # The tiny random model hardly attends by position; SmolLM2 shows a shifted position at once.
+    encode = smollm2.encode
+    short = encode("The capital of France is")
+    long = encode("The fox jumps over the dog many times while the farmer watches and wonders. The answer is")
+    options = [smollm2.candidate_ids("is", a) for a in ("Paris", "Berlin", "a nice city by the river")]
+    (alone,) = Scorer(smollm2.model, smollm2.pad_id).score([short], [options])
+    beside = Scorer(smollm2.model, smollm2.pad_id).score([long, short], [options, options])[1]
+    assert beside == pytest.approx(alone, abs=1e-4)

@@ -242,7 +242,7 @@ def save(out: Path, document: dict, load_start: float | None) -> None:
 def main() -> None:
     """Run the chosen experiments (default: all), recording each in the results as it finishes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), default=sorted(EXPERIMENTS))
+    parser.add_argument("--only", nargs="+", choices=sorted(EXPERIMENTS), default=sorted(EXPERIMENTS))
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--runs", type=Path, default=Path("bench/runs"))
     parser.add_argument("--quick", action="store_true", help="One tiny epoch per experiment.")

@@ -88,19 +88,22 @@ class Scorer:
         # its own: the tail pass runs each distinct (prompt, candidate but its last token) once, so
         # " move left" and " move up" share the row " move".
         rows: dict[tuple[int, tuple[int, ...]], int] = {}
-        for i, options in enumerate(candidates):
-            for tokens in options:
-                if len(tokens) > 1:
-                    rows.setdefault((i, tuple(tokens[:-1])), len(rows))
+        row_of = [
+            [
+                rows.setdefault((i, tuple(tokens[:-1])), len(rows)) if len(tokens) > 1 else -1
+                for tokens in options
+            ]
+            for i, options in enumerate(candidates)
+        ]
         tail_logprobs = self.tail(cache_of(out), prefix_mask, list(rows)) if rows else None
 
         scores: list[list[float]] = []
         for i, options in enumerate(candidates):
             scores.append([])
-            for tokens in options:
+            for tokens, r in zip(options, row_of[i], strict=True):
                 total = last_logprobs[i, tokens[0]]
                 for k in range(1, len(tokens)):
-                    total = total + tail_logprobs[rows[(i, tuple(tokens[:-1]))], k - 1, tokens[k]]
+                    total = total + tail_logprobs[r, k - 1, tokens[k]]
                 scores[i].append(float(total) / len(tokens))
         return scores
 
@@ -123,7 +126,7 @@ class Scorer:
         when `head` extends it; `head` is kept in its place."""
         if not head:
             return None
-        known = len(self.head) if self.head and head[: len(self.head)] == self.head else 0
+        known = len(self.head) if head[: len(self.head)] == self.head else 0
         if len(head) > known:
             out = self.model(
                 input_ids=torch.tensor([head[known:]], dtype=torch.long, device=self.device),

@@ -1,5 +1,5 @@
 """Policy throughput: transformers generate vs score at batch 1 and 8, llama.cpp at batch 1, and
-scoring with a shared prompt beginning against whole prompts.
+scoring step by step with each prompt's beginning kept from the previous step against whole prompts.
 
     python -m bench.policy_bench [--decisions 32] [--out bench/results]
 
@@ -60,34 +60,45 @@ def measure(policy: HFPolicy, cases: list[Situation], batch: int) -> dict:
     return {"decisions_per_s": len(cases) / seconds, "tokens_per_s": tokens / seconds, "seconds": seconds}
 
 
-def sharing(policy: HFPolicy, decisions: int) -> dict:
-    """Scoring the main job's prompts (random 4x4 FrozenLake maps, batches of 8) with the shared
-    beginning against every prompt whole, batch by batch side by side, and the largest score gap."""
+def stepped_batches(policy: HFPolicy, batches: int, seed: int) -> list[tuple[list, list]]:
+    """`batches` batches of the main job's prompts: 8 random 4x4 maps stepped side by side by seeded
+    random moves, a new map where an episode ends. The prompts carry no exemplar: `--memory off`'s."""
     tokenizer, templates = HFTokenizer(policy.tokenizer), load_templates(PATTERN_TEMPLATE_DIR)
-    env, batches = make_env("frozenlake:4x4:random:20"), []
-    for start in range(0, decisions, 8):
+    rng, seeds = np.random.default_rng(seed), iter(range(seed, 10**9))
+    envs = [make_env("frozenlake:4x4:random:20") for _ in range(8)]
+    seen = [e.reset(seed=next(seeds)) for e in envs]
+    made = []
+    for _ in range(batches):
         prompts, candidates = [], []
-        for seed in range(start, start + 8):
-            seen = env.reset(seed=seed)
+        for now in seen:
             text = build_prompt(
-                seen.task,
-                seen.text,
-                seen.available_actions,
-                [],
-                ExemplarConfig(token_budget=2048),
-                tokenizer,
-                templates,
-            ).text
+                now.task, now.text, now.available_actions, [],
+                ExemplarConfig(token_budget=2048), tokenizer, templates,
+            ).text  # fmt: skip
             prompts.append(policy.encode(text))
-            candidates.append([policy.candidate_ids(text, a) for a in seen.available_actions])
-        batches.append((prompts, candidates))
+            candidates.append([policy.candidate_ids(text, a) for a in now.available_actions])
+        made.append((prompts, candidates))
+        for i, (e, now) in enumerate(zip(envs, seen, strict=True)):
+            result = e.step(now.available_actions[int(rng.integers(len(now.available_actions)))])
+            done = result.terminated or result.truncated
+            seen[i] = e.reset(seed=next(seeds)) if done else result.observation
+    for e in envs:
+        e.close()
+    return made
+
+
+def sharing(policy: HFPolicy, decisions: int) -> dict:
+    """Scoring the main job's prompts step by step (`stepped_batches`) with each prompt's beginning
+    kept from the previous step against every prompt whole, side by side, and the largest score gap."""
+    batches = stepped_batches(policy, decisions // 8, seed=0)
     scorers = {
         "shared": Scorer(policy.model, policy.pad_id),
         "whole": Scorer(policy.model, policy.pad_id, False),
     }
     seconds, scores = {name: 0.0 for name in scorers}, {name: [] for name in scorers}
+    (warm_up,) = stepped_batches(policy, 1, seed=10_000)
     for scorer in scorers.values():
-        scorer.score(*batches[0])  # warm-up
+        scorer.score(*warm_up)
     for prompts, candidates in batches:
         for name, scorer in scorers.items():
             started = time.perf_counter()
@@ -190,9 +201,10 @@ def render(result: dict) -> str:
         f"llama.cpp / transformers at batch 1: score {ratio(native['score'], by['score', 1]):.2f}x, "
         f"generate {ratio(native['generate'], by['generate', 1]):.2f}x.",
         "",
-        f"Scoring the main job's prompts (random 4x4 maps, {shared['prompt_tokens']:.0f} tokens, "
-        f"{shared['batches']} batches of 8, side by side): {shared['seconds_per_batch']['shared']:.2f} s "
-        f"per batch with the shared beginning computed once, {shared['seconds_per_batch']['whole']:.2f} s "
+        f"Scoring the main job's prompts step by step (8 random 4x4 maps stepped side by side by random "
+        f"moves, no exemplars, {shared['prompt_tokens']:.0f} tokens, {shared['batches']} batches "
+        f"after a warm-up on other maps): {shared['seconds_per_batch']['shared']:.2f} s per batch with "
+        f"each prompt's beginning kept from the previous step, {shared['seconds_per_batch']['whole']:.2f} s "
         f"with every prompt whole: {shared['speedup']:.2f}x; "
         f"largest score gap {shared['max_score_gap']:.1e}.",
     ]

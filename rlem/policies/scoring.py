@@ -1,20 +1,21 @@
 """Ranking admissible actions by a causal LM's length-normalised log-likelihood after the prompt.
 
-Three forward passes serve a whole batch, and no token is computed twice:
-1. the prompts' shared beginning (instructions, a fixed map), once, and not again while the next
-   batches begin the same way;
-2. the rest of each prompt, left-padded, on top of it;
-3. each candidate's tokens but its last, once per distinct (prompt, tokens), on its prompt's cache.
+Two forward passes serve a whole batch, and a prompt's beginning is computed once, not at every step:
+1. each prompt past the longest beginning it shares with a prompt of the previous call (the
+   instructions, an episode's map and exemplars stay put from one step to the next), left-padded,
+   on top of those beginnings' kept key/value rows;
+2. each candidate's tokens but its last, once per distinct (prompt, tokens), on its prompt's cache.
 Positions are given explicitly and count real tokens only, so padding never shifts them.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -45,8 +46,64 @@ def cache_of(out: Any) -> Any:
     return out.cache if hasattr(out, "cache") else out.past_key_values
 
 
+def layer_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's (keys, values), (batch, key/value heads, tokens, head size), under either layout."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache, strict=True))
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The previous call's prompts with their key/value rows, for later prompts to begin from."""
+
+    ids: np.ndarray  # (prompts, longest) token ids, -1 past each prompt's end
+    columns: torch.Tensor  # (prompts, longest) where each token's row sits in `layers`
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def of(cls, prompts: Sequence[list[int]], mask: torch.Tensor, cache: Any) -> Kept:
+        """Keep a pass's cache: `mask` marks each prompt's real tokens among its padded columns."""
+        ids = np.full((len(prompts), max(len(p) for p in prompts)), -1, dtype=np.int64)
+        columns = torch.zeros(ids.shape, dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            ids[i, : len(prompt)] = prompt
+            columns[i, : len(prompt)] = mask[i].nonzero().squeeze(1)
+        return cls(ids, columns, layer_tensors(cache))
+
+    def longest_beginning(self, prompt: list[int]) -> tuple[int, int]:
+        """(kept prompt, length) of the longest beginning `prompt` shares with a kept prompt."""
+        width = min(len(prompt), self.ids.shape[1])
+        same = self.ids[:, :width] == np.asarray(prompt[:width])
+        lengths = np.cumprod(same, axis=1).sum(axis=1)
+        best = int(lengths.argmax())
+        return best, int(lengths[best])
+
+    def rows(self, sources: list[int], lengths: list[int], device: torch.device) -> tuple[Any, torch.Tensor]:
+        """A cache of each source's first `lengths[i]` rows, left-padded to one width, and its mask."""
+        from transformers import DynamicCache
+
+        width = max(lengths)
+        columns = torch.zeros((len(sources), width), dtype=torch.long)
+        mask = torch.zeros((len(sources), width), dtype=torch.long)
+        for i, (source, n) in enumerate(zip(sources, lengths, strict=True)):
+            if n:
+                columns[i, width - n :] = self.columns[source, :n]
+                mask[i, width - n :] = 1
+        owners, columns = torch.tensor(sources).unsqueeze(1).to(device), columns.to(device)
+        cache = DynamicCache()
+        for layer, (keys, values) in enumerate(self.layers):
+            # Indexing batch and token dimensions together puts them first: (prompts, width, heads, size).
+            cache.update(
+                keys[owners, :, columns].transpose(1, 2).contiguous(),
+                values[owners, :, columns].transpose(1, 2).contiguous(),
+                layer,
+            )
+        return cache, mask
+
+
 class Scorer:
-    """Candidate scoring with one model; keeps the key/value cache of the last shared beginning.
+    """Candidate scoring with one model; keeps the key/value rows of the previous call's prompts.
 
     `share=False` computes every prompt whole: the reference that tests and bench/policy_bench.py
     compare the shared path with.
@@ -57,8 +114,7 @@ class Scorer:
         self.device = next(model.parameters()).device
         self.cache_keyword = cache_argument(model)
         self.last_only = last_logits_only(model)
-        self.head: tuple[int, ...] = ()
-        self.head_cache: Any = None
+        self.kept: Kept | None = None
 
     @torch.no_grad()
     def score(
@@ -68,20 +124,25 @@ class Scorer:
 
         `prompts[i]` are token ids; `candidates[i][j]` the (non-empty) token ids of its j-th action.
         """
-        head = self.shared_head(prompts)
-        cache = self.cache_for(head)
-        if cache is not None:
-            cache.batch_repeat_interleave(len(prompts))
-        rest, rest_mask = left_pad([p[len(head) :] for p in prompts], self.pad_id)
-        prefix_mask = torch.cat([torch.ones((len(prompts), len(head)), dtype=torch.long), rest_mask], dim=1)
+        sources = [self.kept.longest_beginning(p) if self.kept else (0, 0) for p in prompts]
+        # Each prompt keeps a token of its own: the pass over it gives the first candidate token.
+        reused = [min(n, len(p) - 1) for (_, n), p in zip(sources, prompts, strict=True)]
+        cache, reused_mask = None, torch.zeros((len(prompts), 0), dtype=torch.long)
+        if max(reused) > 0:
+            cache, reused_mask = self.kept.rows([s for s, _ in sources], reused, self.device)
+        rest, rest_mask = left_pad([p[n:] for p, n in zip(prompts, reused, strict=True)], self.pad_id)
+        prefix_mask = torch.cat([reused_mask, rest_mask], dim=1)
+        positions = torch.tensor(reused).unsqueeze(1) + rest_mask.cumsum(dim=1) - 1
         out = self.model(
             input_ids=rest.to(self.device),
             attention_mask=prefix_mask.to(self.device),
-            position_ids=(len(head) + rest_mask.cumsum(dim=1) - 1).clamp(min=0).to(self.device),
+            position_ids=positions.clamp(min=0).to(self.device),
             use_cache=True,
             **{self.cache_keyword: cache},
             **self.last_only,
         )
+        if self.share:
+            self.kept = Kept.of(prompts, prefix_mask, cache_of(out))
         last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 
         # A candidate's first token is scored by the prompt pass and its last token needs no pass of
@@ -106,38 +167,6 @@ class Scorer:
                     total = total + tail_logprobs[r, k - 1, tokens[k]]
                 scores[i].append(float(total) / len(tokens))
         return scores
-
-    def shared_head(self, prompts: Sequence[list[int]]) -> tuple[int, ...]:
-        """The beginning all prompts share, leaving each at least one token of its own. A lone prompt
-        shares only the kept head, when it begins with it."""
-        if not self.share:
-            return ()
-        shortest = min(len(p) for p in prompts) - 1
-        if len(prompts) == 1:
-            kept = len(self.head)
-            return self.head if kept <= shortest and tuple(prompts[0][:kept]) == self.head else ()
-        first, n = prompts[0], 0
-        while n < shortest and all(p[n] == first[n] for p in prompts):
-            n += 1
-        return tuple(first[:n])
-
-    def cache_for(self, head: tuple[int, ...]) -> Any:
-        """A copy of `head`'s key/value cache (None for no head), computed only past the kept head
-        when `head` extends it; `head` is kept in its place."""
-        if not head:
-            return None
-        known = len(self.head) if head[: len(self.head)] == self.head else 0
-        if len(head) > known:
-            out = self.model(
-                input_ids=torch.tensor([head[known:]], dtype=torch.long, device=self.device),
-                position_ids=torch.arange(known, len(head), device=self.device).unsqueeze(0),
-                use_cache=True,
-                # A copy: an interrupted pass must not leave the kept cache longer than its head.
-                **{self.cache_keyword: copy.deepcopy(self.head_cache) if known else None},
-                **self.last_only,
-            )
-            self.head, self.head_cache = head, cache_of(out)
-        return copy.deepcopy(self.head_cache)
 
     def tail(
         self, cache: Any, prefix_mask: torch.Tensor, rows: list[tuple[int, tuple[int, ...]]]

@@ -41,20 +41,24 @@ def test_batched_scores_match_one_by_one(tiny_lm, encode, share):
     check(model, Scorer(model, tokenizer.pad_token_id, share), prompts, candidates)
 
 
-def test_prompts_sharing_a_beginning_score_as_if_alone_across_batches(tiny_lm, encode):
+def test_prompts_beginning_as_earlier_ones_score_as_if_alone(tiny_lm, encode):
     model, tokenizer = tiny_lm
     scorer = Scorer(model, tokenizer.pad_token_id)
     rules = "the rules : walk north to reach the gate , and never enter the river . "
     moves = [encode("go north"), encode("go south"), encode("wait")]
     for batch in (
-        ["you stand in the field .", "you stand by the river and the bridge is gone ."],
-        ["you stand at the gate .", "you see the river ."],  # the kept beginning, reused
-        ["you stand at the gate ."],  # alone, it still begins with the kept beginning
-        ["other rules : swim .", "other rules : fly ."],  # a new beginning replaces it
+        [rules + "you stand in the field .", rules + "you stand by the river and the bridge is gone ."],
+        # The next step of each episode, and an episode that shares only the rules.
+        [rules + "you stand in the field . you went north .", rules + "you see the river ."],
+        [rules + "you stand in the field . you went north ."],  # alone, and all of it kept
+        ["other rules : swim .", "other rules : fly ."],  # nothing kept to begin from
+        ["other rules : swim . you swim .", "other rules : fly .", "lost"],  # three reuse lengths
     ):
-        prompts = [encode(rules + text) if not text.startswith("other") else encode(text) for text in batch]
+        prompts = [encode(text) for text in batch]
         check(model, scorer, prompts, [moves] * len(prompts))
-    assert scorer.head == tuple(encode("other rules :"))
+    assert scorer.kept is not None
+    row, length = scorer.kept.longest_beginning(encode("other rules : swim . you swim . again"))
+    assert (row, length) == (0, len(encode("other rules : swim . you swim .")))
 
 
 def test_identical_prompts_keep_a_token_of_their_own(tiny_lm, encode):
@@ -72,3 +76,18 @@ def test_smollm2_scores_a_short_prompt_alike_alone_and_beside_a_long_one(smollm2
     (alone,) = Scorer(smollm2.model, smollm2.pad_id).score([short], [options])
     beside = Scorer(smollm2.model, smollm2.pad_id).score([long, short], [options, options])[1]
     assert beside == pytest.approx(alone, abs=1e-4)
+
+
+def test_smollm2_scores_steps_alike_on_kept_rows_and_whole(smollm2):
+    # Kept rows of different lengths side by side leave gaps inside each row's cache; SmolLM2
+    # would show a gap or a position counted wrong at once.
+    encode = smollm2.encode
+    first = ["The capital of France is", "Seven days make a week. The fox jumps over the dog. It is"]
+    then = [first[1] + " quick. The dog is", first[0] + " Paris. The capital of Spain is", "Snow is"]
+    options = [smollm2.candidate_ids("is", a) for a in ("Madrid", "lazy", "white and cold")]
+    kept, whole = Scorer(smollm2.model, smollm2.pad_id), Scorer(smollm2.model, smollm2.pad_id, False)
+    for texts in (first, then):
+        prompts = [encode(t) for t in texts]
+        assert kept.score(prompts, [options] * len(prompts)) == [
+            pytest.approx(row, abs=1e-4) for row in whole.score(prompts, [options] * len(prompts))
+        ]

@@ -5,9 +5,10 @@ Memory modes: `rlem` learns; `static` shows fixed exemplars from a memory file a
 
 Everything lands in the output folder: config.json, trajectories.jsonl (training episodes, the
 replay format), eval_trajectories.jsonl, episodes.jsonl, metrics.jsonl and .csv, and
-learning_curve.png. A training episode's lines are written first, then its last updates commit
-together with a row of the run journal in the database; on restart, lines whose episode has no
-journal row are dropped and the episode runs again, so files and memory agree.
+learning_curve.png. A training episode's last updates and a row of the run journal go into one
+transaction, and its lines (with the memory's size after those updates) reach the files before
+that commits; on restart, lines whose episode has no journal row are dropped and the episode runs
+again, so files and memory agree.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -195,30 +197,37 @@ class Run:
         return kept, sum(len(t.steps) for t in trajectories)
 
     def finish(self, epoch: int) -> Callable[[Finished], None]:
-        """The callback for episodes of `epoch`: log lines first, then commit the last updates."""
+        """The callback for episodes of `epoch`: its lines, written before its last updates commit."""
 
-        def done(finished: Finished) -> None:
+        def write(finished: Finished, size: int | None) -> None:
             log = finished.log.model_copy(update={"run_key": finished.job.key})
             target = "trajectories.jsonl" if finished.job.training else "eval_trajectories.jsonl"
             append_episode(self.path(target), log)
-            size = len(self.store) if self.store is not None else None
             record = episode_record(finished, epoch, size)
             with self.path("episodes.jsonl").open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
-            if finished.learner is not None:
-                self.commit(finished)
             self.records.append(record)
+
+        def done(finished: Finished) -> None:
+            if finished.learner is not None:
+                self.commit(finished, partial(write, finished))
+            else:
+                write(finished, len(self.store) if self.store is not None else None)
 
         return done
 
-    def commit(self, finished: Finished) -> None:
-        """The episode's remaining updates and its journal row, in one transaction."""
-        live = self.agent.tables
+    def commit(self, finished: Finished, write: Callable[[int], None]) -> None:
+        """The episode's remaining updates and its journal row, in one transaction; `write` gets the
+        memory's size with them and puts the episode's lines on disk before the commit."""
+        live, written = self.agent.tables, []
 
         def work(tx):
             tables = transaction_tables(tx, self.second, live.turn)
             finished.learner.finish(tables)
             tx.journal(self.run_id, finished.job.key)
+            if not written:  # a transaction retried after a lock conflict writes the lines once
+                write(len(tx))
+                written.append(True)
             return tables.turn
 
         live.turn = self.store.transaction(work)

@@ -209,3 +209,10 @@ def test_max_steps_caps_episodes_and_the_capped_log_replays_to_the_same_memory(t
     training = read_episodes(tmp_path / "out" / "trajectories.jsonl")
     assert max(len(t.steps) for t in training) == 2
     assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
+
+
+def test_a_training_episode_records_the_memory_with_its_own_updates(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    rows = execute(config(db, epochs=1, test_tasks=[]), tmp_path / "out")
+    with ExperienceStore.open(StoreConfig(url=db, persist_index=False), create=False) as store:
+        assert [r["memory_size"] for r in rows if r["split"] == "train"] == [len(store)]

@@ -152,7 +152,8 @@ def optima(results: dict) -> dict[str, float]:
 
 
 def plot(results: dict, out: Path, best: dict[str, float]) -> list[str]:
-    """One PNG per environment: eval success against training episodes, a line per learner."""
+    """One PNG per environment: eval success against training episodes, a line per learner, and
+    beside it eval return where that tells more (a TextWorld score short of a win)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,18 +164,28 @@ def plot(results: dict, out: Path, best: dict[str, float]) -> list[str]:
         names = [n for n, e in EXPERIMENTS.items() if e.group == group and n in results]
         if not names:
             continue
-        figure, axes = plt.subplots(figsize=(6.5, 4))
-        for name in names:
-            result = results[name]
-            per_epoch = result["train_episodes_per_epoch"]
-            seen = [per_epoch * (epoch + 1) for epoch in range(len(result["eval_success"]))]
-            label = f"{name.split('/', 1)[1]} ({len(result['test_tasks'])} test tasks)"
-            axes.plot(seen, result["eval_success"], marker="o", label=label)
-        if group in best:
-            axes.axhline(best[group], linestyle="--", color="gray", label="value-iteration optimum")
-        axes.set(xlabel="training episodes", ylabel="eval success", title=group, ylim=(0, 1.05))
-        axes.set_xscale("log")
-        axes.legend(fontsize="small")
+        metrics = ["eval_success"]
+        if any(
+            results[n].get("eval_return", results[n]["eval_success"]) != results[n]["eval_success"]
+            for n in names
+        ):
+            metrics.append("eval_return")
+        figure, panels = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4), squeeze=False)
+        for metric, axes in zip(metrics, panels[0], strict=True):
+            for name in names:
+                result = results[name]
+                if metric not in result:
+                    continue
+                per_epoch = result["train_episodes_per_epoch"]
+                seen = [per_epoch * (epoch + 1) for epoch in range(len(result[metric]))]
+                label = f"{name.split('/', 1)[1]} ({len(result['test_tasks'])} test tasks)"
+                axes.plot(seen, result[metric], marker="o", label=label)
+            if group in best and metric == "eval_success":
+                axes.axhline(best[group], linestyle="--", color="gray", label="value-iteration optimum")
+            axes.set(xlabel="training episodes", ylabel=metric.replace("_", " "), title=group)
+            axes.set_ylim(0, 1.05 if metric == "eval_success" else None)
+            axes.set_xscale("log")
+            axes.legend(fontsize="small")
         path = out / f"learning_{group}.png"
         figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)

@@ -27,7 +27,7 @@ from bench.machine import describe_machine, load_average
 from bench.report import table
 from envs import make_env
 from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
-from rlem.policies.base import Situation
+from rlem.policies.base import Policy, Situation
 from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
 from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
 from rlem.policies.scoring import Scorer
@@ -49,9 +49,10 @@ def situations(count: int, policy: HFPolicy) -> list[Situation]:
     return made
 
 
-def measure(policy: HFPolicy, cases: list[Situation], batch: int) -> dict:
-    """Decide all cases in batches of `batch` after one warm-up batch; return the rates."""
-    policy.decide(cases[:batch], training=False)
+def measure(policy: Policy, warm_up: list[Situation], cases: list[Situation], batch: int) -> dict:
+    """Decide all cases in batches of `batch` after deciding `warm_up` (other situations, so that
+    nothing scored is kept for the cases); return the rates."""
+    policy.decide(warm_up[:batch], training=False)
     tokens, started = 0, time.perf_counter()
     for start in range(0, len(cases), batch):
         for decision in policy.decide(cases[start : start + batch], training=False):
@@ -88,12 +89,12 @@ def stepped_batches(policy: HFPolicy, batches: int, seed: int) -> list[tuple[lis
 
 
 def sharing(policy: HFPolicy, decisions: int) -> dict:
-    """Scoring the main job's prompts step by step (`stepped_batches`) with each prompt's beginning
-    kept from the previous step against every prompt whole, side by side, and the largest score gap."""
+    """Scoring the main job's prompts step by step (`stepped_batches`) with the recent prompts' rows
+    kept against every prompt whole, side by side, and the largest score gap."""
     batches = stepped_batches(policy, decisions // 8, seed=0)
     scorers = {
         "shared": Scorer(policy.model, policy.pad_id),
-        "whole": Scorer(policy.model, policy.pad_id, False),
+        "whole": Scorer(policy.model, policy.pad_id, keep=0),
     }
     seconds, scores = {name: 0.0 for name in scorers}, {name: [] for name in scorers}
     (warm_up,) = stepped_batches(policy, 1, seed=10_000)
@@ -118,20 +119,22 @@ def sharing(policy: HFPolicy, decisions: int) -> dict:
 def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict:
     """Every (mode, batch) configuration on the same situations; `advance(1)` after each of them."""
     base = HFPolicy(HFConfig(model=packaged_model(), max_new_tokens=16))
-    cases = situations(decisions, base)
+    made = situations(decisions + 8, base)
+    cases, warm_up = made[:decisions], made[decisions:]
     rows = []
     for mode in ("generate", "score"):
-        policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
         for batch in (1, 8):
+            # A new policy each time: a scorer keeps the rows of the prompts it scored last.
+            policy = HFPolicy(base.config.model_copy(update={"decide": mode}), base.model, base.tokenizer)
             row = {"backend": "hf", "mode": mode, "batch": batch, "decisions": decisions}
-            rows.append(row | measure(policy, cases, batch))
+            rows.append(row | measure(policy, warm_up, cases, batch))
             advance(1)
     shared = sharing(base, decisions)
     advance(1)
     for mode in ("generate", "score"):
         native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
         row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
-        rows.append(row | measure(native, cases, 1))
+        rows.append(row | measure(native, warm_up, cases, 1))
         native.close()
         advance(1)
     device = str(next(base.model.parameters()).device)
@@ -204,7 +207,7 @@ def render(result: dict) -> str:
         f"Scoring the main job's prompts step by step (8 random 4x4 maps stepped side by side by random "
         f"moves, no exemplars, {shared['prompt_tokens']:.0f} tokens, {shared['batches']} batches "
         f"after a warm-up on other maps): {shared['seconds_per_batch']['shared']:.2f} s per batch with "
-        f"each prompt's beginning kept from the previous step, {shared['seconds_per_batch']['whole']:.2f} s "
+        f"the recent prompts' rows kept, {shared['seconds_per_batch']['whole']:.2f} s "
         f"with every prompt whole: {shared['speedup']:.2f}x; "
         f"largest score gap {shared['max_score_gap']:.1e}.",
     ]

@@ -54,6 +54,10 @@ class HFConfig(BaseModel):
     # model's own uncertainty explores, where its favourite alone would repeat one dead end. 0: argmax.
     temperature: float = Field(default=1.0, ge=0)
     max_new_tokens: int = Field(default=32, ge=1)
+    # Scoring keeps the key/value rows of this many recent prompts: a prompt that begins like one of
+    # them is computed only past that beginning. Each costs its length times the model's key/value
+    # size per token (46 KB for SmolLM2-135M in float32). 0 computes every prompt whole.
+    kept_prompts: int = Field(default=32, ge=0)
     # None: chat format and the paper's layout for large models, raw pattern completion for small.
     chat: bool | None = None
     device: str | None = None
@@ -138,7 +142,7 @@ class HFPolicy(Policy):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         from rlem.policies.scoring import Scorer
 
-        self.scorer = Scorer(model, self.pad_id)
+        self.scorer = Scorer(model, self.pad_id, config.kept_prompts)
         self.fallback = MemoryGreedyPolicy(seed=config.seed)
         self.rng = np.random.default_rng(config.seed)
 

@@ -1,9 +1,9 @@
 """Ranking admissible actions by a causal LM's length-normalised log-likelihood after the prompt.
 
 Two forward passes serve a whole batch, and a prompt's beginning is computed once, not at every step:
-1. each prompt past the longest beginning it shares with a prompt of the previous call (the
+1. each prompt past the longest beginning it shares with one of the last prompts scored (the
    instructions, an episode's map and exemplars stay put from one step to the next), left-padded,
-   on top of those beginnings' kept key/value rows;
+   on top of that prompt's kept key/value rows;
 2. each candidate's tokens but its last, once per distinct (prompt, tokens), on its prompt's cache.
 Positions are given explicitly and count real tokens only, so padding never shifts them.
 """
@@ -54,67 +54,77 @@ def layer_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 @dataclass(frozen=True)
-class Kept:
-    """The previous call's prompts with their key/value rows, for later prompts to begin from."""
+class KeptRow:
+    """One earlier prompt's token ids and each layer's (keys, values) for them: (heads, tokens, size)."""
 
-    ids: np.ndarray  # (prompts, longest) token ids, -1 past each prompt's end
-    columns: torch.Tensor  # (prompts, longest) where each token's row sits in `layers`
+    ids: list[int]
     layers: list[tuple[torch.Tensor, torch.Tensor]]
 
-    @classmethod
-    def of(cls, prompts: Sequence[list[int]], mask: torch.Tensor, cache: Any) -> Kept:
-        """Keep a pass's cache: `mask` marks each prompt's real tokens among its padded columns."""
-        ids = np.full((len(prompts), max(len(p) for p in prompts)), -1, dtype=np.int64)
-        columns = torch.zeros(ids.shape, dtype=torch.long)
+
+class Kept:
+    """The key/value rows of the last `size` prompts scored, for later prompts to begin from."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.rows: list[KeptRow] = []
+        self.ids = np.full((0, 0), -1, dtype=np.int64)  # the rows' ids, -1 past each one's end
+
+    def add(self, prompts: Sequence[list[int]], mask: torch.Tensor, cache: Any) -> None:
+        """Keep a pass's rows (`mask` marks each prompt's real tokens among its padded columns),
+        dropping the oldest beyond `size`."""
+        layers = layer_tensors(cache)
+        new = []
         for i, prompt in enumerate(prompts):
-            ids[i, : len(prompt)] = prompt
-            columns[i, : len(prompt)] = mask[i].nonzero().squeeze(1)
-        return cls(ids, columns, layer_tensors(cache))
+            columns = mask[i].nonzero().squeeze(1).to(layers[0][0].device)
+            kv = [(k[i].index_select(1, columns), v[i].index_select(1, columns)) for k, v in layers]
+            new.append(KeptRow(list(prompt), kv))
+        self.rows = (new + self.rows)[: self.size]
+        self.ids = np.full((len(self.rows), max(len(r.ids) for r in self.rows)), -1, dtype=np.int64)
+        for i, row in enumerate(self.rows):
+            self.ids[i, : len(row.ids)] = row.ids
 
     def longest_beginning(self, prompt: list[int]) -> tuple[int, int]:
-        """(kept prompt, length) of the longest beginning `prompt` shares with a kept prompt."""
+        """(kept row, length) of the longest beginning `prompt` shares with a kept prompt; (0, 0) for none."""
+        if not self.rows:
+            return 0, 0
         width = min(len(prompt), self.ids.shape[1])
         same = self.ids[:, :width] == np.asarray(prompt[:width])
         lengths = np.cumprod(same, axis=1).sum(axis=1)
         best = int(lengths.argmax())
         return best, int(lengths[best])
 
-    def rows(self, sources: list[int], lengths: list[int], device: torch.device) -> tuple[Any, torch.Tensor]:
-        """A cache of each source's first `lengths[i]` rows, left-padded to one width, and its mask."""
+    def cache(self, sources: list[int], lengths: list[int]) -> tuple[Any, torch.Tensor]:
+        """A cache of each source row's first `lengths[i]` tokens, left-padded to one width, and its mask."""
         from transformers import DynamicCache
 
         width = max(lengths)
-        columns = torch.zeros((len(sources), width), dtype=torch.long)
         mask = torch.zeros((len(sources), width), dtype=torch.long)
-        for i, (source, n) in enumerate(zip(sources, lengths, strict=True)):
-            if n:
-                columns[i, width - n :] = self.columns[source, :n]
-                mask[i, width - n :] = 1
-        owners, columns = torch.tensor(sources).unsqueeze(1).to(device), columns.to(device)
         cache = DynamicCache()
-        for layer, (keys, values) in enumerate(self.layers):
-            # Indexing batch and token dimensions together puts them first: (prompts, width, heads, size).
-            cache.update(
-                keys[owners, :, columns].transpose(1, 2).contiguous(),
-                values[owners, :, columns].transpose(1, 2).contiguous(),
-                layer,
-            )
+        for layer, (keys, _) in enumerate(self.rows[0].layers):
+            heads, _, size = keys.shape
+            batch = [keys.new_zeros((len(sources), heads, width, size)) for _ in range(2)]
+            for i, (source, n) in enumerate(zip(sources, lengths, strict=True)):
+                for part, kept in zip(batch, self.rows[source].layers[layer], strict=True):
+                    part[i, :, width - n :] = kept[:, :n]
+            cache.update(*batch, layer)
+        for i, n in enumerate(lengths):
+            mask[i, width - n :] = 1
         return cache, mask
 
 
 class Scorer:
-    """Candidate scoring with one model; keeps the key/value rows of the previous call's prompts.
+    """Candidate scoring with one model; keeps the key/value rows of the last `keep` prompts.
 
-    `share=False` computes every prompt whole: the reference that tests and bench/policy_bench.py
-    compare the shared path with.
+    `keep=0` computes every prompt whole: the reference that tests and bench/policy_bench.py
+    compare the kept path with.
     """
 
-    def __init__(self, model: torch.nn.Module, pad_id: int, share: bool = True):
-        self.model, self.pad_id, self.share = model, pad_id, share
+    def __init__(self, model: torch.nn.Module, pad_id: int, keep: int = 32):
+        self.model, self.pad_id = model, pad_id
         self.device = next(model.parameters()).device
         self.cache_keyword = cache_argument(model)
         self.last_only = last_logits_only(model)
-        self.kept: Kept | None = None
+        self.kept = Kept(keep)
 
     @torch.no_grad()
     def score(
@@ -124,12 +134,12 @@ class Scorer:
 
         `prompts[i]` are token ids; `candidates[i][j]` the (non-empty) token ids of its j-th action.
         """
-        sources = [self.kept.longest_beginning(p) if self.kept else (0, 0) for p in prompts]
+        sources = [self.kept.longest_beginning(p) for p in prompts]
         # Each prompt keeps a token of its own: the pass over it gives the first candidate token.
         reused = [min(n, len(p) - 1) for (_, n), p in zip(sources, prompts, strict=True)]
         cache, reused_mask = None, torch.zeros((len(prompts), 0), dtype=torch.long)
         if max(reused) > 0:
-            cache, reused_mask = self.kept.rows([s for s, _ in sources], reused, self.device)
+            cache, reused_mask = self.kept.cache([s for s, _ in sources], reused)
         rest, rest_mask = left_pad([p[n:] for p, n in zip(prompts, reused, strict=True)], self.pad_id)
         prefix_mask = torch.cat([reused_mask, rest_mask], dim=1)
         positions = torch.tensor(reused).unsqueeze(1) + rest_mask.cumsum(dim=1) - 1
@@ -141,8 +151,8 @@ class Scorer:
             **{self.cache_keyword: cache},
             **self.last_only,
         )
-        if self.share:
-            self.kept = Kept.of(prompts, prefix_mask, cache_of(out))
+        if self.kept.size:
+            self.kept.add(prompts, prefix_mask, cache_of(out))
         last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 
         # A candidate's first token is scored by the prompt pass and its last token needs no pass of

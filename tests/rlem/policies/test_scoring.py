@@ -28,8 +28,8 @@ def encode(tiny_lm):
     return lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-@pytest.mark.parametrize("share", [True, False])
-def test_batched_scores_match_one_by_one(tiny_lm, encode, share):
+@pytest.mark.parametrize("keep", [32, 0])
+def test_batched_scores_match_one_by_one(tiny_lm, encode, keep):
     model, tokenizer = tiny_lm
     prompts = [encode("you stand at the gate . what now ?"), encode("you stand here")]
     candidates = [
@@ -38,7 +38,7 @@ def test_batched_scores_match_one_by_one(tiny_lm, encode, share):
         # from its real length, not from the batch's padded width.
         [encode("turn left"), encode("turn right"), encode("open the heavy wooden door")],
     ]
-    check(model, Scorer(model, tokenizer.pad_token_id, share), prompts, candidates)
+    check(model, Scorer(model, tokenizer.pad_token_id, keep), prompts, candidates)
 
 
 def test_prompts_beginning_as_earlier_ones_score_as_if_alone(tiny_lm, encode):
@@ -51,14 +51,25 @@ def test_prompts_beginning_as_earlier_ones_score_as_if_alone(tiny_lm, encode):
         # The next step of each episode, and an episode that shares only the rules.
         [rules + "you stand in the field . you went north .", rules + "you see the river ."],
         [rules + "you stand in the field . you went north ."],  # alone, and all of it kept
-        ["other rules : swim .", "other rules : fly ."],  # nothing kept to begin from
+        ["other rules : swim .", "other rules : fly ."],  # a beginning no earlier prompt had
         ["other rules : swim . you swim .", "other rules : fly .", "lost"],  # three reuse lengths
+        [rules + "you see the river . you swim ."],  # begins like a prompt three calls back
     ):
         prompts = [encode(text) for text in batch]
         check(model, scorer, prompts, [moves] * len(prompts))
-    assert scorer.kept is not None
     row, length = scorer.kept.longest_beginning(encode("other rules : swim . you swim . again"))
-    assert (row, length) == (0, len(encode("other rules : swim . you swim .")))
+    assert length == len(encode("other rules : swim . you swim ."))
+
+
+def test_only_the_most_recent_prompts_are_kept(tiny_lm, encode):
+    model, tokenizer = tiny_lm
+    scorer = Scorer(model, tokenizer.pad_token_id, keep=2)
+    first, second, third = (encode(f"room {n} : the hall is dark .") for n in ("one", "two", "three"))
+    for prompt in (first, second, third):
+        scorer.score([prompt], [[encode("go north")]])
+    assert scorer.kept.longest_beginning(third) == (0, len(third))
+    assert scorer.kept.longest_beginning(second) == (1, len(second))
+    assert scorer.kept.longest_beginning(first)[1] < len(encode("room one"))
 
 
 def test_identical_prompts_keep_a_token_of_their_own(tiny_lm, encode):
@@ -85,7 +96,7 @@ def test_smollm2_scores_steps_alike_on_kept_rows_and_whole(smollm2):
     first = ["The capital of France is", "Seven days make a week. The fox jumps over the dog. It is"]
     then = [first[1] + " quick. The dog is", first[0] + " Paris. The capital of Spain is", "Snow is"]
     options = [smollm2.candidate_ids("is", a) for a in ("Madrid", "lazy", "white and cold")]
-    kept, whole = Scorer(smollm2.model, smollm2.pad_id), Scorer(smollm2.model, smollm2.pad_id, False)
+    kept, whole = Scorer(smollm2.model, smollm2.pad_id), Scorer(smollm2.model, smollm2.pad_id, keep=0)
     for texts in (first, then):
         prompts = [encode(t) for t in texts]
         assert kept.score(prompts, [options] * len(prompts)) == [

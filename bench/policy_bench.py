@@ -1,5 +1,5 @@
 """Policy throughput: transformers generate vs score at batch 1 and 8, llama.cpp at batch 1, and
-scoring step by step with each prompt's beginning kept from the previous step against whole prompts.
+scoring step by step with the recent prompts' key/value rows kept against whole prompts.
 
     python -m bench.policy_bench [--decisions 32] [--out bench/results]
 

@@ -134,7 +134,7 @@ def steps(context: Context, progress: Progress) -> dict[str, Any]:
 
 def policy(context: Context, progress: Progress) -> dict[str, Any]:
     """Decisions/s of generate and score at batch 1 and 8 (`--num-envs 8`), on a GPU when there is one,
-    and scoring with each prompt's beginning kept from the previous step against whole prompts."""
+    and scoring with the recent prompts' key/value rows kept against whole prompts."""
     task = progress.add_task("policy throughput", total=policy_bench.CONFIGURATIONS)
     result = policy_bench.run(POLICY_DECISIONS[context.mode], partial(progress.advance, task))
     # policy.json and policy.md keep bench.policy_bench's own format, whichever command wrote them.

@@ -208,8 +208,8 @@ def policy(section: dict[str, Any]) -> list[str]:
         shared = section["sharing"]
         lines += [
             "",
-            f"Scoring the main job's prompts in batches of 8 with each prompt's beginning kept from the "
-            f"previous step: "
+            f"Scoring the main job's prompts in batches of 8 with the recent prompts' key/value rows "
+            f"kept: "
             f"{times(shared['speedup'])} against every prompt whole (largest score gap "
             f"{shared['max_score_gap']:.1e}).",
         ]

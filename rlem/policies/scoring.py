@@ -72,6 +72,8 @@ class Kept:
     def add(self, prompts: Sequence[list[int]], mask: torch.Tensor, cache: Any) -> None:
         """Keep a pass's rows (`mask` marks each prompt's real tokens among its padded columns),
         dropping the oldest beyond `size`."""
+        if not self.size:
+            return
         layers = layer_tensors(cache)
         new = []
         for i, prompt in enumerate(prompts):
@@ -97,8 +99,8 @@ class Kept:
         """A cache of each source row's first `lengths[i]` tokens, left-padded to one width, and its mask."""
         from transformers import DynamicCache
 
-        width = max(lengths)
-        mask = torch.zeros((len(sources), width), dtype=torch.long)
+        _, mask = left_pad([self.rows[s].ids[:n] for s, n in zip(sources, lengths, strict=True)], 0)
+        width = mask.shape[1]
         cache = DynamicCache()
         for layer, (keys, _) in enumerate(self.rows[0].layers):
             heads, _, size = keys.shape
@@ -107,8 +109,6 @@ class Kept:
                 for part, kept in zip(batch, self.rows[source].layers[layer], strict=True):
                     part[i, :, width - n :] = kept[:, :n]
             cache.update(*batch, layer)
-        for i, n in enumerate(lengths):
-            mask[i, width - n :] = 1
         return cache, mask
 
 
@@ -151,8 +151,7 @@ class Scorer:
             **{self.cache_keyword: cache},
             **self.last_only,
         )
-        if self.kept.size:
-            self.kept.add(prompts, prefix_mask, cache_of(out))
+        self.kept.add(prompts, prefix_mask, cache_of(out))
         last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 
         # A candidate's first token is scored by the prompt pass and its last token needs no pass of

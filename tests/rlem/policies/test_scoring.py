@@ -57,7 +57,7 @@ def test_prompts_beginning_as_earlier_ones_score_as_if_alone(tiny_lm, encode):
     ):
         prompts = [encode(text) for text in batch]
         check(model, scorer, prompts, [moves] * len(prompts))
-    row, length = scorer.kept.longest_beginning(encode("other rules : swim . you swim . again"))
+    _, length = scorer.kept.longest_beginning(encode("other rules : swim . you swim . again"))
     assert length == len(encode("other rules : swim . you swim ."))
 
 

@@ -10,7 +10,7 @@ from memory_store.averaging import Averaging
 from memory_store.config import Capacity, StoreConfig
 from memory_store.embedder import Embedder, SentenceTransformerEmbedder, default_embedder, state_text
 from memory_store.errors import StoreError
-from memory_store.records import ActionRecord, ExperienceRecord, Outcome, Retrieved, Update
+from memory_store.records import ActionRecord, ExperienceRecord, Outcome, Retrieved, Update, pooled
 from memory_store.store import ExperienceStore, open_database
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "Update",
     "default_embedder",
     "open_database",
+    "pooled",
     "state_text",
 ]

@@ -58,6 +58,16 @@ def state_hash(task: str, observation: str) -> str:
     return digest.hexdigest()
 
 
+def observation_hash(observation: str) -> str:
+    """The identity of an observation text across the tasks of a namespace (hex SHA-256)."""
+    return hashlib.sha256(observation.encode("utf-8")).hexdigest()
+
+
+def observation_hash_default(context) -> str:
+    """A new row's observation hash, from the row's own observation: no insert can leave it out."""
+    return observation_hash(context.get_current_parameters()["observation"])
+
+
 def action_hash(action: str) -> str:
     """The identity of an action text within a state (hex SHA-256), short enough for any index."""
     return hashlib.sha256(action.encode("utf-8")).hexdigest()
@@ -96,6 +106,7 @@ class Experience(Base):
     __table_args__ = (
         UniqueConstraint("namespace_id", "state_hash", name="uq_rlem_experiences_state"),
         Index("ix_rlem_experiences_lru", "namespace_id", "updated_at"),
+        Index("ix_rlem_experiences_observation", "namespace_id", "observation_hash"),
         {"sqlite_autoincrement": True},
     )
 
@@ -104,6 +115,9 @@ class Experience(Base):
         Id, ForeignKey("rlem_namespaces.id", ondelete="CASCADE"), index=True
     )
     state_hash: Mapped[str] = mapped_column(String(64))
+    # The same observation in other tasks is the same situation where a namespace retrieves on the
+    # observation alone (random maps): those states are found by this, not by similarity.
+    observation_hash: Mapped[str | None] = mapped_column(String(64), default=observation_hash_default)
     task: Mapped[str] = mapped_column(Text)
     observation: Mapped[str] = mapped_column(Text)
     available_actions: Mapped[list[str]] = mapped_column(JSON, default=list)

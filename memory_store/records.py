@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -101,6 +102,27 @@ class ExperienceRecord:
     def best_action(self) -> ActionRecord | None:
         """The action with the highest Q (the earliest recorded one on ties), if any."""
         return max(self.actions, key=lambda a: a.q, default=None)
+
+
+def pooled(records: Sequence[ExperienceRecord]) -> dict[str, ActionRecord]:
+    """Per action, what several states that are one situation know of it, as if they were one state:
+    Q and reward are visit-weighted means (the mean of every update they took), visits summed."""
+    if len(records) == 1:
+        return {value.action: value for value in records[0].actions}
+    found: dict[str, list[float]] = {}
+    for record in records:
+        for value in record.actions:
+            # An imported value may carry no visits; it still says something.
+            weight = max(value.visits, 1)
+            sums = found.setdefault(value.action, [0.0, 0.0, 0.0, 0])
+            sums[0] += weight
+            sums[1] += weight * value.q
+            sums[2] += weight * value.reward
+            sums[3] += value.visits
+    return {
+        action: ActionRecord(action, "", q / weight, reward / weight, int(visits))
+        for action, (weight, q, reward, visits) in found.items()
+    }
 
 
 @dataclass(frozen=True)

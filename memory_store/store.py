@@ -173,6 +173,11 @@ class ExperienceStore:
         with self.reading() as tx:
             return tx.nearest(vector, k)
 
+    def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
+        """The stored states that read as (task, observation) (see StoreTransaction.same_situation)."""
+        with self.reading() as tx:
+            return tx.same_situation(task, observation)
+
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
         """The bootstrap value max_a Q(s, a) of a state (see StoreTransaction.max_q)."""
         with self.reading() as tx:

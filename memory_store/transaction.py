@@ -19,8 +19,24 @@ from memory_store.averaging import Averaging
 from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs
 from memory_store.index import check_vectors, normalized
-from memory_store.models import ActionValue, Eviction, Experience, Namespace, RunEpisode, state_hash
-from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
+from memory_store.models import (
+    ActionValue,
+    Eviction,
+    Experience,
+    Namespace,
+    RunEpisode,
+    observation_hash,
+    state_hash,
+)
+from memory_store.records import (
+    EvictionRecord,
+    ExperienceRecord,
+    Outcome,
+    Retrieved,
+    StateSnapshot,
+    Update,
+    pooled,
+)
 from memory_store.sync import SyncPoint, VectorMirror, counters, decode, sync
 from memory_store.writes import apply_updates, put_states
 
@@ -146,19 +162,39 @@ class StoreTransaction:
         found.sort(key=lambda r: (-r.similarity, r.experience.id))
         return found[:k]
 
+    def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
+        """The stored states that read as (task, observation) to this namespace's retrieval: the state
+        itself, and where retrieval reads the observation alone, every state with this observation
+        (the same surroundings in another task). Found by identity, oldest first."""
+        if self.store.namespace.retrieval_text != "observation":
+            record = self.get(task, observation)
+            return [record] if record is not None else []
+        rows = self.session.scalars(
+            select(Experience)
+            .where(
+                Experience.namespace_id == self.namespace_id,
+                Experience.observation_hash == observation_hash(observation),
+            )
+            .order_by(Experience.id)
+            .options(selectinload(Experience.actions))
+        )
+        # A hash names its text; the comparison only guards against a collision.
+        return [ExperienceRecord.of(row) for row in rows if row.observation == observation]
+
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
-        """max_a Q(s, a) for bootstrapping: of s itself if stored, else of the most similar stored state.
+        """max_a Q(s, a) for bootstrapping: over the states that read as s (`same_situation`, their
+        values pooled), else of the most similar stored state.
 
         0 when the memory is empty, or when the most similar state is less similar than `floor`.
         """
-        record = self.get(task, observation)
-        if record is None:
+        same = self.same_situation(task, observation)
+        if not same:
             hits = self.top_k(task, observation, k=1)
             if not hits or (floor is not None and hits[0].similarity < floor):
                 return 0.0
-            record = hits[0].experience
-        best = record.best_action()
-        return best.q if best is not None else 0.0
+            same = [hits[0].experience]
+        values = pooled(same)
+        return max((value.q for value in values.values()), default=0.0)
 
     def records(self) -> list[ExperienceRecord]:
         """Every state of the namespace with its actions, oldest first."""

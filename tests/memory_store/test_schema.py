@@ -8,6 +8,7 @@ from sqlalchemy import text
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.database import Database, parse_url
 from memory_store.errors import SchemaOutOfDate, SchemaTooNew
+from memory_store.models import observation_hash
 from memory_store.schema import current_revision, head_revision, upgrade
 from memory_store.store import open_database
 
@@ -77,6 +78,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
                     "SELECT task, observation, extra, visits, last_reward, total_reward FROM rlem_experiences"
                 )
             ).one()
+            hashed = connection.execute(text("SELECT observation_hash FROM rlem_experiences")).scalar_one()
             action = connection.execute(
                 text("SELECT action, reason, q, reward, visits FROM rlem_action_values")
             ).one()
@@ -84,6 +86,8 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
         db.close()
     assert tuple(namespace) == ("old", 384, None, "paper")
     assert tuple(state) == ("task", "obs", "x", 3, 0.5, 1.5)
+    # Revision 0006 names each stored observation by its hash.
+    assert hashed == observation_hash("obs")
     assert tuple(action) == ("a", "because", 0.25, 1.0, 3)
 
 

@@ -239,5 +239,41 @@ def test_max_q_bootstraps_from_the_state_or_its_most_similar_neighbour(store):
     assert store.max_q(TASK, "The vault door stands open.", floor=0.999) == 0.0
 
 
+def test_the_same_situation_is_found_by_identity_and_pooled_for_bootstrapping(db_url, embedder, index_dir):
+    def open_store(namespace: str, retrieval_text: str) -> ExperienceStore:
+        config = StoreConfig(
+            url=db_url, namespace=namespace, index_dir=index_dir, retrieval_text=retrieval_text
+        )
+        return ExperienceStore.open(config, embedder=embedder)
+
+    here, other, near = (
+        "Ice to the east, a hole to the south.",
+        "Ice to the south.",
+        "Ice to the east, a hole south.",
+    )
+    for retrieval_text in ("task+observation", "observation"):
+        with open_store(retrieval_text, retrieval_text) as store:
+            store.apply(
+                [
+                    Update("Map A", here, "east", 1.0, 0.0),
+                    Update("Map B", here, "east", 0.0, 0.0),
+                    Update("Map B", here, "east", 0.0, 0.0),
+                    Update("Map B", near, "south", 5.0, 0.0),
+                    Update("Map C", other, "south", 9.0, 0.0),
+                ]
+            )
+            found = store.same_situation("Map A", here)
+            if retrieval_text == "task+observation":
+                # Only the state itself; another map's state is another state here.
+                assert [(r.task, r.observation) for r in found] == [("Map A", here)]
+                assert store.max_q("Map A", here) == 1.0
+            else:
+                # Every task's state with this very observation, oldest first; a similar one is not.
+                assert [(r.task, r.observation) for r in found] == [("Map A", here), ("Map B", here)]
+                # Visit-weighted over both: (1 + 0 + 0) / 3.
+                assert store.max_q("Map A", here) == pytest.approx(1 / 3)
+            assert store.same_situation("Map D", "Nothing like it.") == []
+
+
 def test_an_empty_store_is_still_true(store):
     assert len(store) == 0 and bool(store)

@@ -21,11 +21,13 @@ STAMP = VENV / ".rlem-install-stamp"
 TORCH = os.environ.get("RLEM_TORCH", "torch==2.13.0")
 
 # The main job: SmolLM2 with the memory on FrozenLake maps it has never seen (README, Quick start).
-# bench.learning runs these same options as its `frozenlake-random/smollm2+memory` experiment.
+# bench.learning runs these same options as its `main-job/smollm2+memory` experiment. With only 200
+# training episodes it learns by full returns averaged over visits, which carry each success to
+# every state of its episode at once (rlem run's default is one-step Q-learning).
 MAIN_JOB = [
     "--env", "frozenlake:4x4:random:20", "--policy", "hf", "--decide", "guided",
     "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
-    "--gamma", "0.9", "--k", "8", "--token-budget", "200",
+    "--gamma", "0.9", "--n-step", "none", "--update-mode", "mean", "--k", "8", "--token-budget", "200",
 ]  # fmt: skip
 # Where the main job keeps its memory and writes its output.
 MAIN_JOB_FILES = ["--db", "sqlite:///rlem-data/memory.db", "--namespace", "frozenlake", "--out", "runs/main"]

@@ -1,8 +1,9 @@
 """The RLEM agent: K environments in lockstep, one policy call per step for all of them.
 
-Before each action it retrieves the most similar stored states and builds the exemplar prompt;
-in a deterministic environment, an action that just left the observation unchanged is not
-offered again at once.
+Before each action it retrieves the most similar stored states, works out what the memory says
+each action is worth here (`rlem.policies.values`) and builds the exemplar prompt; in a
+deterministic environment, an action that already left this observation unchanged in the episode
+is not offered again.
 An episode ends at the environment's own end or after `max_steps` steps, whichever comes first.
 While training, an `explore` share of decisions is a uniformly random admissible action, taken
 without asking the policy (epsilon-greedy, for every policy alike). After each step of a training
@@ -22,9 +23,10 @@ import numpy as np
 
 from envs import Observation, TextEnv
 from memory_store import ExperienceStore
-from rlem.double_q import retrieve
+from rlem.double_q import retrieve, same_situation
 from rlem.exemplars import ExemplarConfig, Templates, Tokenizer, build_prompt
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
+from rlem.policies.values import DEFAULT_POOL_MARGIN, ActionValues, action_values
 from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
 from rlem.trajectory import EpisodeLog, StepLog
 
@@ -73,18 +75,26 @@ class Running:
 
 
 def choices(running: Running) -> tuple[str, ...]:
-    """The admissible actions, less the last one if it left the observation as it was in a
-    deterministic environment (`TextEnv.deterministic`).
+    """The admissible actions, less those that already left this very observation unchanged in this
+    episode, in a deterministic environment (`TextEnv.deterministic`).
 
-    A greedy policy whose best action changes nothing (walking into a wall that an averaged return
-    rates well) would otherwise take it again until the step limit; the memory still learns it.
+    Such an action would change nothing again. A greedy policy whose best action is one (walking
+    into a wall that a noisy estimate rates well) would otherwise take it, or alternate two of
+    them, until the step limit; the memory still learns them. If every action is such, all stay.
     """
     seen = running.observation
     actions = seen.available_actions
-    unchanged = running.steps and running.steps[-1].observation == seen.text
-    if running.env.deterministic and unchanged and len(actions) > 1:
-        return tuple(a for a in actions if a != running.steps[-1].action)
-    return actions
+    if not running.env.deterministic or len(actions) < 2:
+        return actions
+    # What each step led to: the next step's observation, or the current one after the last step.
+    after = [step.observation for step in running.steps[1:]] + [seen.text] if running.steps else []
+    idle = {
+        step.action
+        for step, then in zip(running.steps, after, strict=True)
+        if step.observation == then == seen.text
+    }
+    left = tuple(a for a in actions if a not in idle)
+    return left or actions
 
 
 class Agent:
@@ -103,12 +113,14 @@ class Agent:
         rng: np.random.Generator,
         explore: float = 0.0,
         max_steps: int | None = None,
+        *,
+        pool_margin: float = DEFAULT_POOL_MARGIN,
     ):
         if not 0.0 <= explore <= 1.0:
             raise ValueError(f"explore must be in [0, 1], got {explore}")
         self.policy, self.store, self.second, self.tables, self.rule = policy, store, second, tables, rule
         self.exemplars, self.tokenizer, self.templates, self.rng = exemplars, tokenizer, templates, rng
-        self.explore, self.max_steps = explore, max_steps
+        self.explore, self.max_steps, self.pool_margin = explore, max_steps, pool_margin
 
     def situation(self, running: Running) -> Situation:
         """What the policy sees for one environment: retrieved experiences and the prompt."""
@@ -119,8 +131,17 @@ class Agent:
         retrieved = (
             tuple(retrieve(self.store, self.second, seen.task, seen.text, self.exemplars.k)) if wanted else ()
         )
+        values = (
+            action_values(
+                same_situation(self.store, self.second, seen.task, seen.text),
+                retrieved,
+                margin=self.pool_margin,
+            )
+            if self.store is not None
+            else ActionValues()
+        )
         if self.tokenizer is None:
-            return Situation(seen.task, seen.text, options, retrieved, last)
+            return Situation(seen.task, seen.text, options, retrieved, last, values=values)
         prompt = build_prompt(
             seen.task,
             seen.text,
@@ -132,7 +153,9 @@ class Agent:
             self.rng,
             last_actions=last,
         )
-        return Situation(seen.task, seen.text, options, retrieved, last, prompt.text, prompt.encouraged)
+        return Situation(
+            seen.task, seen.text, options, retrieved, last, prompt.text, prompt.encouraged, values
+        )
 
     def start(self, job: Job, env: TextEnv) -> Running:
         """Reset an environment for a job."""

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from rlem.console import fail
+
 DbOption = Annotated[
     str,
     typer.Option(
@@ -17,3 +19,15 @@ DbOption = Annotated[
 NamespaceOption = Annotated[
     str, typer.Option("--namespace", "-n", envvar="RLEM_NAMESPACE", help="Memory namespace.")
 ]
+NStepOption = Annotated[
+    str, typer.Option("--n-step", help="Bootstrap horizon n, or 'none' for full returns.")
+]
+
+
+def parse_n_step(text: str) -> int | None:
+    """`none` or a positive integer, as --n-step takes it."""
+    if text.strip().lower() == "none":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        fail(f"--n-step must be a positive integer or 'none', got {text!r}")
+    return int(text)

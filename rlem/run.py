@@ -36,6 +36,7 @@ from rlem.errors import RlemError
 from rlem.exemplars import ExemplarConfig, HFTokenizer, load_templates
 from rlem.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
 from rlem.policies.factory import PolicySpec, make_policy
+from rlem.policies.values import DEFAULT_POOL_MARGIN
 from rlem.qlearning import Rule, Tables
 from rlem.replay import transaction_tables
 from rlem.trajectory import append_episode, read_episodes
@@ -55,12 +56,16 @@ class RunConfig(BaseModel):
     db: str = DEFAULT_URL
     namespace: str = "default"
     num_envs: int = Field(default=1, ge=1)
-    n_step: int | None = Field(default=None, ge=1)
-    gamma: float = Field(default=1.0, ge=0, le=1)
-    update_mode: Averaging = Averaging.MEAN
-    lr: float = Field(default=0.1, gt=0, le=1)
+    # The update rule's own defaults (rlem.qlearning.Rule).
+    n_step: int | None = Field(default=Rule.n_step, ge=1)
+    gamma: float = Field(default=Rule.gamma, ge=0, le=1)
+    update_mode: Averaging = Rule.mode
+    lr: float = Field(default=Rule.lr, gt=0, le=1)
     double_q: bool = False
     k: int = Field(default=2, ge=0)
+    # Deciding in a situation the memory has not met, the most similar state and those within this
+    # much cosine of it stand in for it (rlem/policies/values.py).
+    pool_margin: float = Field(default=DEFAULT_POOL_MARGIN, ge=0, le=2)
     # Share of training decisions taken uniformly at random (epsilon-greedy), for any policy.
     explore: float = Field(default=0.1, ge=0, le=1)
     # Ends episodes (truncated) after this many steps, on top of the environment's own limit.
@@ -126,6 +131,7 @@ class Run:
             np.random.default_rng(config.seed),
             config.explore,
             config.max_steps,
+            pool_margin=config.pool_margin,
         )
 
     def path(self, name: str) -> Path:

@@ -12,7 +12,7 @@ from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.transfer import export_memory, read_memory_file
 from rlem.commands import memory_edit, memory_inspect
 from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption
+from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
 from rlem.qlearning import Rule
 from rlem.replay import replay
 from rlem.trajectory import read_episodes
@@ -30,13 +30,8 @@ class Format(str, Enum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="File format.")]
 
 
-def parse_n_step(text: str) -> int | None:
-    """`none` or a positive integer."""
-    if text.strip().lower() == "none":
-        return None
-    if not text.isdigit() or int(text) < 1:
-        fail(f"--n-step must be a positive integer or 'none', got {text!r}")
-    return int(text)
+# The update rule's defaults, as `rlem run` has them.
+RULE = Rule()
 
 
 @app.command("replay")
@@ -44,14 +39,12 @@ def replay_command(
     file: Annotated[Path, typer.Argument(help="Trajectory log (JSON Lines, one episode per line).")],
     db: DbOption,
     namespace: NamespaceOption = "default",
-    n_step: Annotated[
-        str, typer.Option("--n-step", help="Bootstrap horizon n, or 'none' for full returns.")
-    ] = "none",
-    gamma: Annotated[float, typer.Option(help="Discount factor in [0, 1].")] = 1.0,
+    n_step: NStepOption = str(RULE.n_step).lower(),
+    gamma: Annotated[float, typer.Option(help="Discount factor in [0, 1].")] = RULE.gamma,
     update_mode: Annotated[
-        Averaging, typer.Option("--update-mode", help="Running mean or constant rate.")
-    ] = (Averaging.MEAN),
-    lr: Annotated[float, typer.Option(help="Learning rate of the const mode, in (0, 1].")] = 0.1,
+        Averaging, typer.Option("--update-mode", help="Running mean over visits, or a constant rate.")
+    ] = RULE.mode,
+    lr: Annotated[float, typer.Option(help="Learning rate of the const mode, in (0, 1].")] = RULE.lr,
     similarity_floor: Annotated[
         float | None, typer.Option(help="Bootstrap 0 from neighbours less similar than this.")
     ] = None,

@@ -14,9 +14,23 @@ from memory_store import Averaging
 from memory_store.config import DEFAULT_URL
 from memory_store.errors import first_problem
 from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption
+from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
 from rlem.policies.factory import PolicySpec
 from rlem.run import Run, RunConfig
+
+# The one definition of every run setting is RunConfig; the options show its defaults.
+DEFAULTS = RunConfig()
+
+
+def spell_tasks(seeds: list[int]) -> str:
+    """Seeds as `parse_tasks` reads them, runs of consecutive ones as `low-high`."""
+    parts, start = [], 0
+    for i in range(1, len(seeds) + 1):
+        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
+            low, high = seeds[start], seeds[i - 1]
+            parts.append(f"{low}-{high}" if high > low else str(low))
+            start = i
+    return ",".join(parts)
 
 
 def parse_tasks(text: str) -> list[int]:
@@ -71,7 +85,7 @@ def policy_spec(
 def run_command(
     env: Annotated[
         str, typer.Option(help="Environment spec, e.g. frozenlake:4x4:random, taxi.")
-    ] = "frozenlake:4x4:random",
+    ] = DEFAULTS.env,
     policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = "hf",
     decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
     model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
@@ -83,45 +97,60 @@ def run_command(
         float | None,
         typer.Option(min=0, help="hf score/guided: training draws from softmax(total/T); 0 takes the best."),
     ] = None,
-    memory: Annotated[str, typer.Option(help="rlem (learn), static (fixed exemplars) or off.")] = "rlem",
+    memory: Annotated[
+        str, typer.Option(help="rlem (learn), static (fixed exemplars) or off.")
+    ] = DEFAULTS.memory,
     static: Annotated[
         Path | None, typer.Option(help="Memory file of fixed exemplars (--memory static).")
     ] = None,
-    static_format: Annotated[str, typer.Option(help="json or rememberer-yaml.")] = "json",
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = "0-19",
-    test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = "1000-1009",
+    static_format: Annotated[str, typer.Option(help="json or rememberer-yaml.")] = DEFAULTS.static_format,
+    epochs: Annotated[int, typer.Option(min=1)] = DEFAULTS.epochs,
+    train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = spell_tasks(
+        DEFAULTS.train_tasks
+    ),
+    test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = spell_tasks(
+        DEFAULTS.test_tasks
+    ),
     db: DbOption = DEFAULT_URL,
-    namespace: NamespaceOption = "default",
+    namespace: NamespaceOption = DEFAULTS.namespace,
     out: Annotated[Path, typer.Option(help="Output folder (resumes if it holds this run).")] = Path(
         "runs/latest"
     ),
     num_envs: Annotated[
         int, typer.Option(min=1, help="Environments stepped in lockstep, one policy batch.")
-    ] = 1,
-    n_step: Annotated[
-        int | None, typer.Option(min=1, help="Bootstrap horizon; default full returns.")
-    ] = None,
-    gamma: Annotated[float, typer.Option(min=0, max=1)] = 1.0,
-    update_mode: Annotated[Averaging, typer.Option()] = Averaging.MEAN,
-    lr: Annotated[float, typer.Option()] = 0.1,
+    ] = DEFAULTS.num_envs,
+    n_step: NStepOption = str(DEFAULTS.n_step).lower(),
+    gamma: Annotated[float, typer.Option(min=0, max=1, help="Discount factor.")] = DEFAULTS.gamma,
+    update_mode: Annotated[
+        Averaging, typer.Option(help="Running mean over visits, or a constant rate.")
+    ] = DEFAULTS.update_mode,
+    lr: Annotated[float, typer.Option(help="Learning rate of the const mode.")] = DEFAULTS.lr,
     double_q: Annotated[bool, typer.Option("--double-q")] = False,
     k: Annotated[
         int, typer.Option(min=0, help="Similar states retrieved per decision (shown while they fit).")
-    ] = 2,
+    ] = DEFAULTS.k,
+    pool_margin: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=2,
+            help="Deciding in a situation the memory has not met: the most similar state and those "
+            "within this much cosine of it stand in for it.",
+        ),
+    ] = DEFAULTS.pool_margin,
     token_budget: Annotated[
         int,
         typer.Option(min=1, help="Prompt length limit in tokens: exemplars that do not fit are left out."),
-    ] = 1536,
+    ] = DEFAULTS.token_budget,
     explore: Annotated[
         float,
         typer.Option(help="Share of training decisions taken at random (epsilon-greedy), any policy."),
-    ] = 0.1,
+    ] = DEFAULTS.explore,
     max_steps: Annotated[
         int | None,
         typer.Option(min=1, help="End episodes after this many steps; default: the environment's limit."),
     ] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
     retrieval_text: Annotated[
         str | None,
         typer.Option(
@@ -142,12 +171,13 @@ def run_command(
             db=db,
             namespace=namespace,
             num_envs=num_envs,
-            n_step=n_step,
+            n_step=parse_n_step(n_step),
             gamma=gamma,
             update_mode=update_mode,
             lr=lr,
             double_q=double_q,
             k=k,
+            pool_margin=pool_margin,
             explore=explore,
             max_steps=max_steps,
             token_budget=token_budget,

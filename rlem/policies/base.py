@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from memory_store import Retrieved
+from rlem.policies.values import ActionValues
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Situation:
     last_actions: tuple[str, ...] = ()
     prompt: str = ""
     encouraged: tuple[str, ...] = ()
+    # What the memory says each action is worth here, for deciding (rlem/policies/values.py).
+    values: ActionValues = field(default_factory=ActionValues)
 
 
 @dataclass(frozen=True)

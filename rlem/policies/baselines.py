@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from rlem.policies.base import Decision, Policy, Situation
-from rlem.policies.values import pooled_q
 
 
 class RandomPolicy(Policy):
@@ -27,12 +26,13 @@ class RandomPolicy(Policy):
 
 
 class MemoryGreedyPolicy(Policy):
-    """REMEMBERER's memory without the LLM: act on the Q values of the retrieved similar states.
+    """REMEMBERER's memory without the LLM: act on what the memory says each action is worth here.
 
-    An admissible action none of them tried comes first (optimism, so every action gets a value
-    even when all rewards are negative); otherwise the admissible action with the best pooled Q
-    (`values.pooled_q`). With no memory at all, a random one. (Exploration while training is the
-    agent's, for every policy: `rlem.agent.Agent`.)
+    An admissible action that the states standing for this situation never tried comes first
+    (optimism, so every action gets a value even when all rewards are negative); otherwise the
+    admissible action with the best value (`Situation.values`, see values.py). With no memory at
+    all, a random one. (Exploration while training is the agent's, for every policy:
+    `rlem.agent.Agent`.)
     """
 
     name = "memory-greedy"
@@ -43,17 +43,18 @@ class MemoryGreedyPolicy(Policy):
     def choose(self, situation: Situation) -> Decision:
         """The decision for one situation."""
         admissible = situation.available_actions
-        if not situation.retrieved:
+        values = situation.values
+        if values.basis == "none":
             return Decision(admissible[int(self.rng.integers(len(admissible)))], "memory is empty")
-        values = pooled_q(situation.retrieved)
-        untried = [a for a in admissible if a not in values]
+        where = "this situation" if values.basis == "same" else "the most similar states"
+        untried = values.untried(admissible)
         if untried:
-            return Decision(untried[int(self.rng.integers(len(untried)))], "not tried in similar states")
-        top = max(values[a] for a in admissible)
+            return Decision(untried[int(self.rng.integers(len(untried)))], f"not tried in {where}")
+        top = max(values.q[a] for a in admissible)
         # Random among equal bests: a fixed order would walk into the same wall forever.
-        ties = [a for a in admissible if values[a] == top]
+        ties = [a for a in admissible if values.q[a] == top]
         best = ties[int(self.rng.integers(len(ties)))]
-        return Decision(best, f"best pooled Q {top:.3f} in similar states")
+        return Decision(best, f"best Q {top:.3f} in {where}")
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
         """One memory-greedy decision per situation."""

@@ -4,10 +4,10 @@ Three ways to decide, all batched over situations:
 - `generate` (the paper's way, see generation.py): the model writes an answer, matched to the
   admissible list, with one stricter retry and then the memory-greedy fallback.
 - `score`: the admissible action with the highest length-normalised log-likelihood.
-- `guided`: score + beta * Q(a), Q pooled over the retrieved similar states (values.py) and
+- `guided`: score + beta * Q(a), Q from the states that stand for this situation (values.py) and
   min-max normalised per decision: the memory's value function steering the model's choice.
 While training, score and guided draw from the softmax of their totals, and guided adds a bonus
-for actions the similar states tried less (`value_bonus`); evaluation takes the best.
+for actions the memory tried less here (`value_bonus`); evaluation takes the best.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from rlem.policies.echo import continuation
 from rlem.policies.generation import Completion, decide_by_generation
 from rlem.policies.gguf import converted
 from rlem.policies.matching import DEFAULT_THRESHOLD
-from rlem.policies.values import pooled_q, pooled_visits
 
 DecideMode = Literal["generate", "score", "guided"]
 # Below this size a model follows exemplars written as a pattern to complete far better than the
@@ -47,8 +46,7 @@ class HFConfig(BaseModel):
     model: Path | None = None
     decide: DecideMode = "score"
     # The bonus spans [0, 1], while a small model's length-normalised log-likelihoods of the actions
-    # spread over a nat or more: at beta 1 SmolLM2 overrode a trained memory on every held-out
-    # FrozenLake map (0 of 16 won), at beta 5 the memory's preference won and so did 7 of 16.
+    # spread over a nat or more: near beta 1 the model's favourite overrides a trained memory.
     beta: float = Field(default=5.0, ge=0)
     # While training, score and guided decisions are drawn from softmax(total / temperature): the
     # model's own uncertainty explores, where its favourite alone would repeat one dead end. 0: argmax.
@@ -96,15 +94,15 @@ def load(path: Path, device: str | None) -> tuple[Any, Any]:
 
 
 def value_bonus(situation: Situation, training: bool = False) -> list[float] | None:
-    """Per admissible action, the memory's pooled Q (`values.pooled_q`), min-max normalised.
+    """Per admissible action, the memory's value here (`Situation.values`), min-max normalised.
 
-    Actions no retrieved state tried get 1, as good as the best known: the optimism of
+    Actions the standing states never tried get 1, as good as the best known: the optimism of
     memory-greedy, without which a model's favourite dead end (a wall) is chosen forever. Known
     actions that all tie get 0 when untried ones exist, else 0.5. While training, each action also
-    gets 1 / sqrt(1 + n), n its visits in the similar states: the less tried, the more worth
+    gets 1 / sqrt(1 + n), n its visits in the standing states: the less tried, the more worth
     trying, so exploration covers what a model would never pick. None without any Q.
     """
-    q = pooled_q(situation.retrieved)
+    q = situation.values.q
     known = [q[a] for a in situation.available_actions if a in q]
     if not known:
         return None
@@ -117,7 +115,7 @@ def value_bonus(situation: Situation, training: bool = False) -> list[float] | N
     ]
     if not training:
         return values
-    visits = pooled_visits(situation.retrieved)
+    visits = situation.values.visits
     return [
         v + 1 / math.sqrt(1 + visits.get(a, 0))
         for v, a in zip(values, situation.available_actions, strict=True)

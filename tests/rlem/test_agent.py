@@ -16,21 +16,27 @@ from rlem.qlearning import Rule
 
 
 class FirstAction(Policy):
-    """Always the first admissible action; counts the situations it was asked about."""
+    """The first admissible action in `order` (default: as offered); counts the situations asked."""
 
     name = "first"
 
-    def __init__(self) -> None:
-        self.asked = 0
+    def __init__(self, order: Sequence[str] = ()) -> None:
+        self.asked, self.order = 0, list(order)
 
     def decide(self, situations: Sequence[Situation], *, training: bool) -> list[Decision]:
         self.asked += len(situations)
-        return [Decision(s.available_actions[0], "first") for s in situations]
+        rank = {action: i for i, action in enumerate(self.order)}
+        return [
+            Decision(min(s.available_actions, key=lambda a: rank.get(a, len(rank))), "first")
+            for s in situations
+        ]
 
 
-def episodes(spec: str, jobs: list[Job], explore: float = 0.0) -> tuple[FirstAction, list[Finished]]:
+def episodes(
+    spec: str, jobs: list[Job], explore: float = 0.0, order: Sequence[str] = ()
+) -> tuple[FirstAction, list[Finished]]:
     """Run `jobs` on `spec` with a memoryless agent around FirstAction."""
-    policy = FirstAction()
+    policy = FirstAction(order)
     agent = Agent(
         policy, None, None, None, Rule(), ExemplarConfig(k=0, token_budget=100), None, None,
         np.random.default_rng(0), explore,
@@ -73,6 +79,15 @@ def test_an_action_that_changed_nothing_is_not_offered_again_at_once():
     _, finished = episodes("frozenlake:4x4", [Job("j", 0, False)])
     assert [d.action for d in finished[0].decisions] == ["move left", "move down"] * 3
     assert [len(s.available_actions) for s in finished[0].log.steps] == [4] * 6
+
+
+def test_no_action_that_already_changed_nothing_here_is_offered_here_again():
+    # From the top-left corner, left and up both walk into the edge: a policy that prefers them
+    # would alternate them forever if only the last action were held back.
+    order = ["move left", "move up", "move right", "move down"]
+    _, finished = episodes("frozenlake:4x4", [Job("j", 0, False)], order=order)
+    # Back in the corner at the fifth step, both edge moves are still held back.
+    assert [d.action for d in finished[0].decisions][:5] == [*order[:3], "move left", "move right"]
 
 
 def test_on_slippery_ice_the_same_action_may_be_repeated():

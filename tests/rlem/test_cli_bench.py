@@ -26,11 +26,14 @@ def check_retrieval(section: dict) -> None:
     for row in section["sizes"]:
         for way in ("flat", "hnsw"):
             assert 0 < row[f"{way}_p50_ms"] <= row[f"{way}_p99_ms"]
-        assert row["linear_skipped"] is None  # quick sizes are small enough for the loop
+        assert row["bytes_scanned"] == row["states"] * 384 * 4 and row["bound_ms"] > 0
+        if row["linear_skipped"] is not None:
+            # The loop's time budget is wall time: on a loaded machine even a small size may not fit.
+            assert "budget" in row["linear_skipped"] and row.get("linear_p50_ms") is None
+            continue
         assert 0 < row["linear_p50_ms"] <= row["linear_p99_ms"]
         assert row["linear_recall_vs_flat"] == 1.0  # both are exact
         assert row["speedup_vs_linear"] == round(row["linear_p50_ms"] / row["flat_p50_ms"], 1)
-        assert row["bytes_scanned"] == row["states"] * 384 * 4 and row["bound_ms"] > 0
 
 
 def check_writes(section: dict) -> None:

@@ -159,7 +159,8 @@ def test_replay_matches_the_equations(embedder, rule, episodes):
 
 
 def test_bootstrap_reads_the_most_similar_state_when_the_next_one_is_not_stored(embedder, tmp_path: Path):
-    rule = Rule(n_step=1, gamma=0.5)
+    # The mean of the samples so far, so that each Q below is the one sample it was given.
+    rule = Rule(n_step=1, gamma=0.5, mode=Averaging.MEAN)
     with open_store(str(tmp_path), embedder) as store:
         store.apply([])
         seen = "You are in room 0. Exits lead north and south."
@@ -171,7 +172,8 @@ def test_bootstrap_reads_the_most_similar_state_when_the_next_one_is_not_stored(
         learner.observe(tables, Step(seen, tuple(ACTIONS), "go north", 1.0), unseen, done=False)
         # 1.0 + 0.5 * max Q of the nearest stored state (seen: wait -> 2.0)
         assert store.get(TASKS[0], seen).action("go north").q == pytest.approx(2.0)
-        floor = EpisodeLearner(TASKS[0], Rule(n_step=1, gamma=0.5, similarity_floor=0.9999))
+        floored = Rule(n_step=1, gamma=0.5, mode=Averaging.MEAN, similarity_floor=0.9999)
+        floor = EpisodeLearner(TASKS[0], floored)
         floor.observe(tables, Step(seen, tuple(ACTIONS), "go south", 1.0), unseen, done=False)
         assert store.get(TASKS[0], seen).action("go south").q == pytest.approx(1.0)
 

@@ -46,6 +46,8 @@ def config(db: str, **changes) -> RunConfig:
         db=db,
         num_envs=2,
         gamma=0.9,
+        # Full returns: updates land at episode end, so replaying the log reproduces the memory.
+        n_step=None,
     )
     return RunConfig(**(settings | changes))
 
@@ -73,7 +75,7 @@ def replayed_memory(training: list, tmp_path: Path) -> dict:
     """The export of a fresh database into which the training log was replayed (the run's settings)."""
     fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
     with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
-        replay(store, training, Rule(gamma=0.9))
+        replay(store, training, Rule(n_step=None, gamma=0.9))
     return memory_of(fresh, "default", tmp_path / "replayed.json")
 
 
@@ -149,6 +151,9 @@ def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement
         str(out),
         "--gamma",
         "0.9",
+        # Full returns: an episode's updates all commit with its journal row (see config()).
+        "--n-step",
+        "none",
     ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -216,3 +221,18 @@ def test_a_training_episode_records_the_memory_with_its_own_updates(tmp_path: Pa
     rows = execute(config(db, epochs=1, test_tasks=[]), tmp_path / "out")
     with ExperienceStore.open(StoreConfig(url=db, persist_index=False), create=False) as store:
         assert [r["memory_size"] for r in rows if r["split"] == "train"] == [len(store)]
+
+
+def test_the_classic_4x4_map_is_learned_with_the_default_settings(tmp_path: Path):
+    # Only the environment, the policy and a budget of a few hundred episodes are given: on the
+    # classic map neighbouring cells read alike to the embedder, and each must keep its own values.
+    cfg = RunConfig(
+        env="frozenlake:4x4",
+        policy=PolicySpec(backend="memory-greedy", settings={"seed": 0}),
+        epochs=3,
+        train_tasks=list(range(100)),
+        test_tasks=[1000, 1001, 1002],
+        db=f"sqlite:///{tmp_path / 'run.db'}",
+    )
+    rows = execute(cfg, tmp_path / "out")
+    assert [r["success_rate"] for r in rows if r["split"] == "eval"][-1] == 1.0

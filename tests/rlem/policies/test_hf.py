@@ -11,6 +11,7 @@ from memory_store import ActionRecord, ExperienceRecord, Retrieved
 from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.base import Situation, check_policy, followed_advice
 from rlem.policies.hf import HFConfig, HFPolicy, value_bonus
+from rlem.policies.values import action_values
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ACTIONS = ("go north", "go south", "open the door", "wait")
@@ -25,12 +26,16 @@ def retrieved(*values: tuple[str, float]) -> Retrieved:
 
 
 def situation(prompt: str, *hits: Retrieved) -> Situation:
-    return Situation("Leave the house.", "You are in the hall.", ACTIONS, retrieved=hits, prompt=prompt)
+    """The hall, where `hits` are stored states that read as this very situation."""
+    values = action_values([hit.experience for hit in hits], hits)
+    return Situation(
+        "Leave the house.", "You are in the hall.", ACTIONS, retrieved=hits, prompt=prompt, values=values
+    )
 
 
 def test_value_bonus_is_min_max_normalised_pooled_q_and_optimistic_about_the_untried():
     hits = (retrieved(("go north", 2.0), ("go south", -2.0)), retrieved(("go north", 9.0), ("wait", 0.0)))
-    # Pooled (equal similarities): north 5.5, south -2, wait 0; the door is untried.
+    # Pooled (one visit each): north 5.5, south -2, wait 0; the door is untried.
     assert value_bonus(situation("p", *hits)) == pytest.approx([1.0, 0.0, 1.0, 2 / 7.5])
     assert value_bonus(situation("p")) is None
 

@@ -37,7 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 SCHEMA_VERSION = 1
 PARTS = ("retrieval", "writes", "steps", "policy", "learning")
 # LLM-free experiments of bench.learning: its quick version of every experiment takes many minutes.
-QUICK_LEARNING = ("frozenlake-random/memory-greedy", "frozenlake-random/random")
+QUICK_LEARNING = tuple(f"frozenlake-random/{learner}" for learner in ("memory-greedy", "tabular-q", "random"))
 POLICY_DECISIONS = {"full": 32, "quick": 8}
 # Parts whose files are written in their benchmark's own format rather than as their section.
 OWN_FILES = ("policy", "learning")

@@ -1,10 +1,11 @@
 """The optimum of a toy-text environment from its own transition table, by value iteration.
 
-gymnasium's toy-text environments expose `P[state][action] = [(probability, next, reward, done)]`.
-With reward 1 only at the goal and gamma 1, a state's value is the best achievable probability of
-success: the yardstick a learned policy's success rate is compared with. Under gamma 1, many
-actions tie (walking into a wall loses nothing), so the greedy policy is taken from gamma just
-below 1, which prefers the actions that make progress.
+gymnasium's toy-text environments expose `P[state][action] = [(probability, next, reward, done)]`
+(FrozenLake, Taxi, CliffWalking; not Blackjack). With reward 1 only at the goal and gamma 1, a
+state's value is the best achievable probability of success: the yardstick a learned policy's
+success rate is compared with; with step costs (Taxi, CliffWalking), the best expected return.
+Under gamma 1, many actions tie (walking into a wall loses nothing), so the greedy policy is
+taken from gamma just below 1, which prefers the actions that make progress.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def value_iteration(transitions: dict, tolerance: float = 1e-10) -> Optimum:
     return Optimum(values, policy)
 
 
-def success_within(transitions: dict, steps: int) -> np.ndarray:
-    """Per state, the best achievable probability of success within `steps` steps (a step limit)."""
+def best_within(transitions: dict, steps: int) -> np.ndarray:
+    """Per state, the best achievable expected return within `steps` steps (a step limit), without
+    discount: the probability of success where reward is 1 at the goal and 0 elsewhere."""
     move, reward = tables(transitions)
     values = np.zeros(move.shape[0])
     for _ in range(steps):

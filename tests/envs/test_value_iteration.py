@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs import make_env
-from envs.value_iteration import success_within, value_iteration
+from envs.value_iteration import best_within, value_iteration
 
 
 def play(env, policy: np.ndarray, episodes: int, seed: int) -> float:
@@ -41,8 +41,28 @@ def test_success_within_a_step_limit_grows_to_the_unlimited_optimum():
     env.reset(seed=0)
     transitions = env.env.unwrapped.P
     unlimited = value_iteration(transitions).values
-    short, longer, endless = (success_within(transitions, steps)[0] for steps in (6, 20, 5000))
+    short, longer, endless = (best_within(transitions, steps)[0] for steps in (6, 20, 5000))
     # The goal is six moves away: with six steps only perfect luck arrives.
     assert 0 < short < longer < endless
     assert endless == pytest.approx(unlimited[0], abs=1e-6)
     env.close()
+
+
+def test_the_best_return_within_the_limit_walks_the_cliffs_edge_and_drives_the_shortest_route():
+    cliff = make_env("cliffwalking")
+    cliff.reset(seed=0)
+    # Thirteen steps along the cliff's edge at a cost of 1 each; two steps are too few to arrive.
+    assert best_within(cliff.env.unwrapped.P, 200)[cliff.state] == pytest.approx(-13.0)
+    assert best_within(cliff.env.unwrapped.P, 2)[cliff.state] == pytest.approx(-2.0)
+    cliff.close()
+    taxi = make_env("taxi")
+    for seed in range(3):
+        taxi.reset(seed=seed)
+        best = best_within(taxi.env.unwrapped.P, 200)[taxi.state]
+        policy, total, done = value_iteration(taxi.env.unwrapped.P).policy, 0.0, False
+        while not done:
+            result = taxi.step(taxi.actions[int(policy[int(taxi.state)])])
+            total, done = total + result.reward, result.terminated or result.truncated
+        # Delivering earns 20; every move, the pickup and the dropoff cost 1 each.
+        assert result.info["success"] and total == best and 0 < best < 20
+    taxi.close()

@@ -51,7 +51,9 @@ class RunConfig(BaseModel):
     policy: PolicySpec = PolicySpec(backend="hf")
     memory: MemoryMode = "rlem"
     epochs: int = Field(default=3, ge=1)
-    train_tasks: list[int] = Field(default_factory=lambda: list(range(20)))
+    # A few hundred training episodes over the default 3 epochs: enough for the memory to learn the
+    # small environments (the classic 4x4 map from the second epoch).
+    train_tasks: list[int] = Field(default_factory=lambda: list(range(100)))
     test_tasks: list[int] = Field(default_factory=lambda: list(range(1000, 1010)))
     db: str = DEFAULT_URL
     namespace: str = "default"

@@ -15,6 +15,11 @@ MATRIX_PNG = "learning_matrix.png"
 SMOLLM2_PNG = "learning_smollm2.png"
 
 
+def runs(seeds: int) -> str:
+    """How a line of the seeded main job was made: one run, or the mean over several seeds."""
+    return "one run" if seeds == 1 else f"mean of {seeds} seeds"
+
+
 def seen(result: dict, epochs: int) -> list[int]:
     """Training episodes seen after each epoch."""
     return [result["train_episodes_per_epoch"] * (epoch + 1) for epoch in range(epochs)]
@@ -69,7 +74,7 @@ def plot_smollm2(
             some = next(r for n, r in document["results"].items() if experiments[n].group == group)
             for learner, s in summary.items():
                 x = seen(some, len(s["mean"]))
-                axes.plot(x, s["mean"], marker="o", label=f"{learner} (mean of {s['seeds']} seeds)")
+                axes.plot(x, s["mean"], marker="o", label=f"{learner} ({runs(s['seeds'])})")
                 axes.fill_between(x, s["min"], s["max"], alpha=0.2)
         else:
             for name, result in document["results"].items():

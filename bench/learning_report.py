@@ -100,7 +100,9 @@ def matrix_lines(document: dict, rows: dict[str, Row]) -> list[str]:
         if not any(runs.values()):
             continue
         found = document["verdicts"].get(name, {})
-        digits = 2 if row.metric == "success" else 1
+        # Returns of a few tenths (Blackjack) need more digits than returns in the hundreds.
+        shown = [abs(v) for run in runs.values() if run for v in run[FIGURE[row.metric]]]
+        digits = 2 if row.metric == "success" else 1 if max(shown) >= 1 else 3
         cells = [by_epoch(run[FIGURE[row.metric]], digits) if run else "-" for run in runs.values()]
         best = found.get("optimum")
         lines.append(

@@ -2,7 +2,8 @@
 """Set up and run RLEM with nothing but Python: `python3 dev.py run`, `python3 dev.py test`.
 
 Creates `.venv` on first use and reinstalls only when `pyproject.toml` or this file changed.
-torch and FAISS come as GPU builds when `nvidia-smi` sees a GPU, as CPU builds otherwise.
+torch is `RLEM_TORCH` (default torch==2.13.0); FAISS comes as the GPU build when `nvidia-smi` sees a
+GPU, as the CPU build otherwise.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from memory_store import Averaging
-from memory_store.config import DEFAULT_URL
 from memory_store.errors import first_problem
 from rlem.console import console, fail, progress
 from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
@@ -86,7 +85,9 @@ def run_command(
     env: Annotated[
         str, typer.Option(help="Environment spec, e.g. frozenlake:4x4:random, taxi.")
     ] = DEFAULTS.env,
-    policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = "hf",
+    policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = (
+        DEFAULTS.policy.backend
+    ),
     decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
     model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
     beta: Annotated[
@@ -111,7 +112,7 @@ def run_command(
     test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = spell_tasks(
         DEFAULTS.test_tasks
     ),
-    db: DbOption = DEFAULT_URL,
+    db: DbOption = DEFAULTS.db,
     namespace: NamespaceOption = DEFAULTS.namespace,
     out: Annotated[Path, typer.Option(help="Output folder (resumes if it holds this run).")] = Path(
         "runs/latest"

@@ -244,9 +244,12 @@ def rebuild_indexes(url: URL) -> bool:
         for namespace in list_namespaces(db):
             index = VectorIndex(namespace.embedding_dim, "flat")
             with db.read() as session:
-                inserted, deleted = counters(session, namespace.id)
-                full_sync(session, namespace.id, namespace.embedding_dim, index, inserted, deleted)
-            IndexFile(directory, namespace.id, "flat").save(index, namespace.embedding_model, namespace.stamp)
+                point = full_sync(
+                    session, namespace.id, namespace.embedding_dim, index, counters(session, namespace.id)
+                )
+            IndexFile(directory, namespace.id, "flat").save(
+                index, namespace.embedding_model, point.counters.generation
+            )
         return True
     finally:
         db.close()

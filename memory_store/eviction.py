@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from memory_store.models import ActionValue, Eviction, Experience, Namespace
+from memory_store.sync import count_change
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +177,7 @@ def evict_state(session: Session, namespace: Namespace, victim: int, details: st
     record(session, namespace, "state", row.task, row.observation, details=details)
     session.execute(delete(ActionValue).where(ActionValue.experience_id == victim))
     session.execute(delete(Experience).where(Experience.id == victim))
-    session.execute(
-        update(Namespace)
-        .where(Namespace.id == namespace.id)
-        .values(states_deleted=Namespace.states_deleted + 1)
-    )
+    count_change(session, namespace.id, deleted=1)
 
 
 def prune_actions(session: Session, namespace: Namespace, state: Experience) -> str | None:

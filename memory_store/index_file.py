@@ -1,9 +1,10 @@
 """Persisting a namespace's FAISS index beside the database, so a restart need not rebuild it.
 
-The file is a cache. Its JSON sidecar records the index's checksum and which namespace (id and
-creation time) it was built for; a missing, unreadable, corrupt or mismatched file is reported and
-ignored, and the caller rebuilds from the embeddings in the database. A file that loads is still
-compared id by id with the database before use (see `sync.full_sync`).
+The file is a cache. Its JSON sidecar records the index's checksum and the namespace generation
+whose vectors it holds (`Namespace.generation`, replaced in every transaction that changes them):
+only an index saved at the database's current generation is used. A missing, unreadable, corrupt,
+stale or mismatched file is reported and ignored, and the caller rebuilds from the embeddings in
+the database; one that cannot be written is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from memory_store.index import INDEX_KINDS, IndexKind, VectorIndex
 log = logging.getLogger(__name__)
 
 FORMAT = "rlem-faiss-index"
-VERSION = 1
+VERSION = 2
 
 
 def default_index_dir(url_text: str, sqlite_path: str | None) -> Path:
@@ -66,8 +67,12 @@ class IndexFile:
         """The JSON sidecar."""
         return self.path.with_suffix(".json")
 
-    def save(self, index: VectorIndex, embedding_model: str, namespace_stamp: str) -> None:
-        """Write the index and its sidecar (index first: a crash between leaves a checksum mismatch)."""
+    def save(self, index: VectorIndex, embedding_model: str, generation: str) -> None:
+        """Write the index and its sidecar, bound to the namespace generation the index holds.
+
+        The index goes first: a crash between leaves a checksum mismatch. A folder that cannot be
+        written is skipped with a warning (the next open rebuilds from the database).
+        """
         data = index.to_bytes()
         meta = {
             "format": FORMAT,
@@ -75,22 +80,25 @@ class IndexFile:
             "kind": self.kind,
             "dim": index.dim,
             "embedding_model": embedding_model,
-            "namespace": namespace_stamp,
+            "generation": generation,
             "count": len(index),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, data)
-        write_atomically(self.meta_path, json.dumps(meta, indent=1).encode())
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, data)
+            write_atomically(self.meta_path, json.dumps(meta, indent=1).encode())
+        except OSError as exc:
+            log.warning("could not save the index to %s (%s); the next open rebuilds it", self.path, exc)
 
-    def load(self, dim: int, embedding_model: str, namespace_stamp: str, **options) -> VectorIndex | None:
-        """The saved index, or None (with the reason logged) if it is missing or unusable."""
-        if not self.path.exists() or not self.meta_path.exists():
+    def load(self, dim: int, embedding_model: str, generation: str, **options) -> VectorIndex | None:
+        """The saved index if it holds exactly this generation's vectors, else None (reason logged)."""
+        if not self.path.exists() and not self.meta_path.exists():
             return None
         try:
             meta = json.loads(self.meta_path.read_text())
             data = self.path.read_bytes()
-            problem = self.mismatch(meta, data, dim, embedding_model, namespace_stamp)
+            problem = self.mismatch(meta, data, dim, embedding_model, generation)
             if problem is None:
                 index = VectorIndex.from_bytes(data, dim, self.kind, **options)
                 if len(index) != meta["count"]:
@@ -103,17 +111,17 @@ class IndexFile:
         return index
 
     def mismatch(
-        self, meta: dict, data: bytes, dim: int, embedding_model: str, namespace_stamp: str
+        self, meta: object, data: bytes, dim: int, embedding_model: str, generation: str
     ) -> str | None:
-        """Why a sidecar and index file do not fit this namespace, or None if they do."""
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        """Why a sidecar and index file do not fit this namespace's content, or None if they do."""
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
             return "unknown format"
         if meta.get("kind") != self.kind or meta.get("dim") != dim:
             return f"built as {meta.get('kind')} of dimension {meta.get('dim')}"
-        if meta.get("namespace") != namespace_stamp:
-            return "built for another database or an earlier namespace of the same name"
         if meta.get("embedding_model") != embedding_model:
             return f"built with embedding model {meta.get('embedding_model')!r}"
+        if not generation or meta.get("generation") != generation:
+            return "built from other contents (another database, or states changed since it was saved)"
         if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
             return "checksum mismatch (corrupt or partly written)"
         return None

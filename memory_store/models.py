@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -30,6 +31,11 @@ SCHEMA_VERSION_TABLE = "rlem_schema_version"
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
+
+
+def new_generation() -> str:
+    """A fresh, random content generation (see `Namespace.generation`)."""
+    return uuid.uuid4().hex
 
 
 class UtcDateTime(TypeDecorator):
@@ -95,6 +101,10 @@ class Namespace(Base):
     # Monotonic counters: derived indexes compare them to know whether they are current.
     states_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     states_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Replaced, in the same transaction, whenever the set of stored vectors changes: a persisted
+    # index is used only if it was saved at this generation (index_file.py), so a copied, restored
+    # or diverged database never serves another content's vectors.
+    generation: Mapped[str | None] = mapped_column(String(32), default=new_generation)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

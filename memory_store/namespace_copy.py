@@ -22,8 +22,8 @@ from memory_store.index_file import database_index_dir
 from memory_store.models import ActionValue, Eviction, Experience, Namespace
 from memory_store.namespaces import find, unknown
 
-# Settings copied as they are; counters and timestamps describe the new row instead.
-OWN_COLUMNS = ("id", "states_inserted", "states_deleted", "created_at", "updated_at")
+# Settings copied as they are; counters, generation and timestamps describe the new row instead.
+OWN_COLUMNS = ("id", "states_inserted", "states_deleted", "generation", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -43,11 +43,6 @@ class NamespaceInfo:
             row.created_at,
             row.retrieval_text,
         )
-
-    @property
-    def stamp(self) -> str:
-        """Tells this namespace apart from any other, in any database (id plus creation time)."""
-        return f"{self.id}@{self.created_at.astimezone(timezone.utc).isoformat()}"
 
 
 def list_namespaces(db: Database) -> list[NamespaceInfo]:

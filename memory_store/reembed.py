@@ -29,7 +29,7 @@ from memory_store.embedder import Embedder, RetrievalText, state_text
 from memory_store.errors import InvalidArgument
 from memory_store.index import check_vectors, normalized
 from memory_store.index_file import database_index_dir
-from memory_store.models import Eviction, Experience, Namespace, utcnow
+from memory_store.models import Eviction, Experience, Namespace, new_generation, utcnow
 from memory_store.namespaces import NamespaceInfo, get_namespace, open_namespace
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def switch(session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedd
         old.eviction_policy,
         old.retrieval_text,
     )
-    new.states_inserted, new.states_deleted = moved, 0
+    new.states_inserted, new.states_deleted, new.generation = moved, 0, new_generation()
     new.created_at, new.updated_at = old.created_at, utcnow()
     session.execute(delete(Namespace).where(Namespace.id == live.id))
     session.flush()

@@ -68,13 +68,12 @@ class ExperienceStore:
         self.embedder = embedder
         self.config = config
         self.index_file = self.locate_index_file()
-        self.index = self.load_index()
-        self.point: SyncPoint | None = None
         self.pairs: NearestPairs | None = None
         self.pairs_point: SyncPoint | None = None
         with db.read() as session:
-            inserted, deleted = counters(session, namespace.id)
-            self.point = full_sync(session, namespace.id, self.dim, self.index, inserted, deleted)
+            now = counters(session, namespace.id)
+            self.index = self.load_index(now.generation)
+            self.point: SyncPoint | None = full_sync(session, namespace.id, self.dim, self.index, now)
 
     @classmethod
     def open(
@@ -119,11 +118,11 @@ class ExperienceStore:
             "use_gpu": self.config.use_gpu,
         }
 
-    def load_index(self) -> VectorIndex:
-        """The persisted index if it is usable, else an empty one (filled by the first sync)."""
+    def load_index(self, generation: str) -> VectorIndex:
+        """The persisted index if it holds this generation's vectors, else an empty one to fill."""
         if self.index_file is not None:
             loaded = self.index_file.load(
-                self.dim, self.namespace.embedding_model, self.namespace.stamp, **self.index_options()
+                self.dim, self.namespace.embedding_model, generation, **self.index_options()
             )
             if loaded is not None:
                 return loaded
@@ -269,7 +268,8 @@ class ExperienceStore:
         if self.index_file is not None:
             with self.reading() as tx:
                 tx.refresh_index()
-            self.index_file.save(self.index, self.namespace.embedding_model, self.namespace.stamp)
+            assert self.point is not None, "refresh_index leaves a sync point"
+            self.index_file.save(self.index, self.namespace.embedding_model, self.point.counters.generation)
 
     def close(self) -> None:
         """Save the index and release database connections."""

@@ -1,9 +1,12 @@
 """Keeping in-memory vector structures (the FAISS index, the eviction pairs) in step with the database.
 
 The database is the source of truth. Each namespace row carries two monotonic counters, states
-inserted and states deleted, bumped in the same transaction as the change. A mirror remembers the
-counters it last saw: equal counters mean nothing changed; only insertions mean it fetches rows
-with larger ids; anything else (or a count that does not add up) means a full id comparison.
+inserted and states deleted, and a random generation, all changed in the same transaction as the
+states (`count_change`). A state's embedding never changes under its id (a new embedding is a new
+state), so ids say which vectors a mirror needs. A mirror remembers the point it last saw: the same
+generation means nothing changed; only insertions mean it fetches rows with larger ids; anything
+else (or a count that does not add up) means a full id comparison. The generation alone tells
+whether a saved index holds this database's vectors (`index_file.py`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from memory_store.errors import InvalidVector
-from memory_store.models import Experience, Namespace
+from memory_store.models import Experience, Namespace, new_generation
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +40,48 @@ class VectorMirror(Protocol):
 
 
 @dataclass(frozen=True)
-class SyncPoint:
-    """The namespace counters a mirror reflects, and the largest state id it holds."""
+class Counters:
+    """A namespace's states inserted and deleted so far, and its content generation."""
 
     inserted: int
     deleted: int
+    generation: str
+
+    @property
+    def states(self) -> int:
+        """How many states the namespace holds."""
+        return self.inserted - self.deleted
+
+
+@dataclass(frozen=True)
+class SyncPoint:
+    """The namespace counters a mirror reflects, and the largest state id it holds."""
+
+    counters: Counters
     max_id: int
 
 
-def counters(session: Session, namespace_id: int) -> tuple[int, int]:
-    """The namespace's (states inserted, states deleted) counters."""
+def counters(session: Session, namespace_id: int) -> Counters:
+    """The namespace's counters as this transaction sees them."""
     row = session.execute(
-        select(Namespace.states_inserted, Namespace.states_deleted).where(Namespace.id == namespace_id)
+        select(Namespace.states_inserted, Namespace.states_deleted, Namespace.generation).where(
+            Namespace.id == namespace_id
+        )
     ).one()
-    return int(row[0]), int(row[1])
+    return Counters(int(row[0]), int(row[1]), row[2] or "")
+
+
+def count_change(session: Session, namespace_id: int, *, inserted: int = 0, deleted: int = 0) -> None:
+    """Count states inserted and deleted in this transaction, under a new generation."""
+    session.execute(
+        update(Namespace)
+        .where(Namespace.id == namespace_id)
+        .values(
+            states_inserted=Namespace.states_inserted + inserted,
+            states_deleted=Namespace.states_deleted + deleted,
+            generation=new_generation(),
+        )
+    )
 
 
 def decode(blob: bytes, dim: int, state_id: int) -> np.ndarray:
@@ -82,23 +113,23 @@ def sync(
     session: Session, namespace_id: int, dim: int, mirror: VectorMirror, point: SyncPoint | None
 ) -> SyncPoint:
     """Bring `mirror` up to date with the namespace and return the point it now reflects."""
-    inserted, deleted = counters(session, namespace_id)
-    if point is not None and (inserted, deleted) == (point.inserted, point.deleted):
+    now = counters(session, namespace_id)
+    if point is not None and now.generation == point.counters.generation:
         return point
-    if point is not None and deleted == point.deleted:
+    if point is not None and now.deleted == point.counters.deleted:
         new_ids = session.scalars(
             select(Experience.id).where(Experience.namespace_id == namespace_id, Experience.id > point.max_id)
         ).all()
         ids, vectors = load_embeddings(session, np.asarray(new_ids, np.int64), dim)
         if len(ids):
             mirror.add(ids, vectors)
-        if len(mirror) == inserted - deleted:
-            return SyncPoint(inserted, deleted, max(point.max_id, int(ids.max()) if len(ids) else 0))
-    return full_sync(session, namespace_id, dim, mirror, inserted, deleted)
+        if len(mirror) == now.states:
+            return SyncPoint(now, max(point.max_id, int(ids.max()) if len(ids) else 0))
+    return full_sync(session, namespace_id, dim, mirror, now)
 
 
 def full_sync(
-    session: Session, namespace_id: int, dim: int, mirror: VectorMirror, inserted: int, deleted: int
+    session: Session, namespace_id: int, dim: int, mirror: VectorMirror, now: Counters
 ) -> SyncPoint:
     """Compare every id with the database: drop what it lacks, add what the mirror lacks."""
     stored = np.asarray(
@@ -114,4 +145,4 @@ def full_sync(
     if len(ids):
         mirror.add(ids, vectors)
     log.debug("full sync of namespace %d: -%d +%d", namespace_id, len(gone), len(ids))
-    return SyncPoint(inserted, deleted, int(stored.max()) if len(stored) else 0)
+    return SyncPoint(now, int(stored.max()) if len(stored) else 0)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging
@@ -37,7 +37,7 @@ from memory_store.records import (
     Update,
     pooled,
 )
-from memory_store.sync import SyncPoint, VectorMirror, counters, decode, sync
+from memory_store.sync import SyncPoint, VectorMirror, count_change, counters, decode, sync
 from memory_store.writes import apply_updates, put_states
 
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ class StoreTransaction:
 
     def __len__(self) -> int:
         """How many states the namespace holds."""
-        inserted, deleted = counters(self.session, self.namespace_id)
-        return inserted - deleted
+        return counters(self.session, self.namespace_id).states
 
     def get(self, task: str, observation: str) -> ExperienceRecord | None:
         """The stored state with exactly this task and observation, if any."""
@@ -303,11 +302,7 @@ class StoreTransaction:
         if ids:
             session.execute(delete(ActionValue).where(ActionValue.experience_id.in_(ids)))
             session.execute(delete(Experience).where(Experience.id.in_(ids)))
-            session.execute(
-                update(Namespace)
-                .where(Namespace.id == self.namespace_id)
-                .values(states_deleted=Namespace.states_deleted + len(ids))
-            )
+            count_change(session, self.namespace_id, deleted=len(ids))
         return len(ids)
 
 

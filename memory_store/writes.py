@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging, blend
@@ -17,6 +17,7 @@ from memory_store.errors import InvalidArgument
 from memory_store.eviction import NearestPairs, admit_lru, admit_paper, evict_state, prune_actions, record
 from memory_store.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
 from memory_store.records import Outcome, StateSnapshot, Update
+from memory_store.sync import count_change
 
 Embed = Callable[[Update], np.ndarray]
 
@@ -72,11 +73,7 @@ def insert_state(
         actions=[],
     )
     session.add(row)
-    session.execute(
-        update(Namespace)
-        .where(Namespace.id == namespace.id)
-        .values(states_inserted=Namespace.states_inserted + 1)
-    )
+    count_change(session, namespace.id, inserted=1)
     session.flush()
     session.refresh(namespace)
     return row, victim
@@ -173,14 +170,17 @@ def put_states(
             f"(e.g. observation {example.observation[:60]!r}): "
             "import into an empty namespace, or replace them (--replace)"
         )
+    if stored:
+        # A replaced state is a new state: its embedding may differ, and an id's never changes (sync.py).
+        replaced = [row.id for row in stored.values()]
+        session.execute(delete(ActionValue).where(ActionValue.experience_id.in_(replaced)))
+        session.execute(delete(Experience).where(Experience.id.in_(replaced)))
     for key, snapshot in zip(keys, snapshots, strict=True):
         names = [a.action for a in snapshot.actions]
         if len(set(names)) != len(names):
             raise InvalidArgument(f"state {snapshot.observation[:60]!r} lists an action twice")
-        row = stored.get(key)
-        if row is None:
-            row = Experience(namespace_id=namespace_id, state_hash=key, actions=[])
-            session.add(row)
+        row = Experience(namespace_id=namespace_id, state_hash=key, actions=[])
+        session.add(row)
         row.task, row.observation, row.extra = snapshot.task, snapshot.observation, snapshot.extra
         row.available_actions = list(snapshot.available_actions)
         row.embedding = np.asarray(vectors[key], np.float32).tobytes()
@@ -191,10 +191,6 @@ def put_states(
         )
         row.action_history = list(snapshot.action_history)
         row.updated_at = utcnow()
-        if row.actions:
-            # Flush the old actions' deletion first: a new one may reuse a name (unique per state).
-            row.actions.clear()
-            session.flush()
         row.actions.extend(
             ActionValue(
                 action_hash=action_hash(a.action),
@@ -206,11 +202,6 @@ def put_states(
             )
             for a in snapshot.actions
         )
-    added = len(snapshots) - len(stored)
-    session.execute(
-        update(Namespace)
-        .where(Namespace.id == namespace_id)
-        .values(states_inserted=Namespace.states_inserted + added)
-    )
+    count_change(session, namespace_id, inserted=len(snapshots), deleted=len(stored))
     session.flush()
     return len(snapshots)

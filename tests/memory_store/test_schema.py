@@ -79,6 +79,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
                 )
             ).one()
             hashed = connection.execute(text("SELECT observation_hash FROM rlem_experiences")).scalar_one()
+            generation = connection.execute(text("SELECT generation FROM rlem_namespaces")).scalar_one()
             action = connection.execute(
                 text("SELECT action, reason, q, reward, visits FROM rlem_action_values")
             ).one()
@@ -88,6 +89,8 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url):
     assert tuple(state) == ("task", "obs", "x", 3, 0.5, 1.5)
     # Revision 0006 names each stored observation by its hash.
     assert hashed == observation_hash("obs")
+    # Revision 0007 gives each namespace a content generation of its own.
+    assert len(generation) == 32 and int(generation, 16) >= 0
     assert tuple(action) == ("a", "because", 0.25, 1.0, 3)
 
 

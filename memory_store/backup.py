@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from memory_store.manifest import (
     write_manifest,
 )
 from memory_store.namespaces import list_namespaces
+from memory_store.owners import has_ended, owner_tag
 from memory_store.schema import current_revision, head_revision, known_revisions
 from memory_store.sync import counters, full_sync
 
@@ -54,6 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PREFIX = "rlem-backup-"
+# A backup folder being written: `.NAME.PID@HOST.partial`, renamed to NAME when complete.
+PARTIAL = ".partial"
 # How long a restore waits for other connections to leave the target before refusing.
 SWAP_WAIT_S = 10.0
 Step = Callable[[str], None]
@@ -94,9 +96,10 @@ def create_backup(
     dialect = parsed.get_backend_name()
     created = datetime.now(timezone.utc)
     name = PREFIX + created.strftime("%Y%m%dT%H%M%SZ")
-    work = directory / f".{name}.{os.getpid()}.partial"
+    work = directory / f".{name}.{owner_tag()}{PARTIAL}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(directory)
         work.mkdir()
     except OSError as exc:
         raise BackupError(f"cannot write backups into {directory}: {exc.strerror}") from None
@@ -132,6 +135,19 @@ def create_backup(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return Backup(path, manifest)
+
+
+def remove_stale_partials(directory: Path) -> list[Path]:
+    """Remove the unfinished backup folders whose creating process has ended; return them."""
+    stale = [
+        path
+        for path in directory.glob(f".{PREFIX}*{PARTIAL}")
+        if path.is_dir() and has_ended(path.name[1 : -len(PARTIAL)].partition(".")[2])
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by an interrupted backup", path)
+    return stale
 
 
 def publish(work: Path, final: Path) -> Path:
@@ -275,6 +291,7 @@ def prune_backups(directory: Path, keep: int) -> list[Backup]:
     """Delete all but the newest `keep` backups in the folder; return the deleted ones."""
     if keep < 1:
         raise BackupError(f"keep at least one backup, not {keep}")
+    remove_stale_partials(directory)
     doomed = list_backups(directory)[:-keep]
     for backup in doomed:
         shutil.rmtree(backup.path)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from memory_store.embedder import RetrievalText
 from memory_store.eviction import EvictionPolicy
 from memory_store.index import IndexKind
+from memory_store.limits import Limits
+from memory_store.names import check_name
 
 DEFAULT_URL = "sqlite:///rlem-data/memory.db"
 
@@ -29,7 +32,7 @@ class StoreConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = DEFAULT_URL
-    namespace: str = Field(default="default", min_length=1, max_length=200)
+    namespace: Annotated[str, AfterValidator(check_name)] = "default"
     index_kind: IndexKind = "flat"
     hnsw_m: int = Field(default=32, ge=4)
     ef_search: int = Field(default=128, ge=1)
@@ -40,3 +43,4 @@ class StoreConfig(BaseModel):
     # None: whatever the namespace was built with; a new namespace embeds task and observation.
     retrieval_text: RetrievalText | None = None
     busy_timeout_s: float = Field(default=30.0, gt=0)
+    limits: Limits = Limits()

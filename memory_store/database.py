@@ -2,7 +2,10 @@
 
 SQLite writers take the database lock up front (`BEGIN IMMEDIATE`), so a read-modify-write inside
 one transaction never interleaves with another process. PostgreSQL writers lock the rows they
-change (`SELECT ... FOR UPDATE`). Both retry when the database reports a transient conflict.
+change (`SELECT ... FOR UPDATE`). Both retry when the database reports a transient conflict, and
+a write transaction whose connection was lost (a server restart, a failover, `pg_terminate_backend`)
+is run again on a new connection, with backoff, for up to `reconnect_s` seconds: the server rolled
+back what it had not committed. Stale pooled connections are replaced before use (pre-ping).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ SUPPORTED_URLS = "sqlite:///path/to/memory.db or postgresql+psycopg://user@host:
 SQLITE_HEADER = b"SQLite format 3\x00"
 # PostgreSQL SQLSTATEs worth another try: deadlock, serialization failure, lock not available.
 TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+# ... and those of a lost connection: admin or crash shutdown, cannot connect now; class 08.
+DISCONNECT_SQLSTATES = {"57P01", "57P02", "57P03"}
 
 
 def parse_url(url: str) -> URL:
@@ -83,6 +88,12 @@ def is_transient(exc: DBAPIError) -> bool:
     return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
+def is_disconnect(exc: DBAPIError) -> bool:
+    """True when the connection itself was lost, so the transaction never committed."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate in DISCONNECT_SQLSTATES or sqlstate.startswith("08")
+
+
 def describe(exc: BaseException) -> str:
     """The first line of a driver error, without SQLAlchemy's boilerplate."""
     orig = getattr(exc, "orig", None) or exc
@@ -115,7 +126,14 @@ def sqlite_engine(url: URL, *, immediate: bool, busy_timeout_s: float, synchrono
 class Database:
     """An open rlem database: read sessions, retried write transactions, and its dialect."""
 
-    def __init__(self, url: URL, *, busy_timeout_s: float = 30.0, sqlite_synchronous: str = "NORMAL"):
+    def __init__(
+        self,
+        url: URL,
+        *,
+        busy_timeout_s: float = 30.0,
+        sqlite_synchronous: str = "NORMAL",
+        reconnect_s: float = 30.0,
+    ):
         self.url = url
         self.dialect = url.get_backend_name()
         if self.dialect == "sqlite":
@@ -129,6 +147,7 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
             self.write_engine = self.engine
         self.retry_deadline_s = max(busy_timeout_s * 4, 60.0)
+        self.reconnect_s = reconnect_s
 
     @property
     def display_url(self) -> str:
@@ -145,16 +164,32 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; its transaction ends when the block does."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """A session for reading; its transaction ends when the block does.
+
+        A connection lost in the block is reported as DatabaseUnavailable (the block cannot be rerun
+        from here; pre-ping makes this rare)."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            raise self.lost(exc) from None
+
+    def lost(self, exc: DBAPIError, seconds: float | None = None) -> DatabaseUnavailable:
+        """The error for a connection that was lost (and, after `seconds` of retries, not regained)."""
+        after = f" and could not be regained in {seconds:.0f} s" if seconds is not None else ""
+        return DatabaseUnavailable(
+            f"the connection to {self.display_url} was lost ({describe(exc)}){after}: check the server "
+            "and run again (committed work is kept; `rlem run` resumes where it stopped)"
+        )
 
     def write(self, work: Callable[[Session], T], on_failure: Callable[[], None] | None = None) -> T:
         """Run `work` in one write transaction, committing on return and retrying on lock conflicts.
 
         `on_failure` runs after every attempt that did not commit, before it is retried or raised.
         """
-        deadline = time.monotonic() + self.retry_deadline_s
+        start = time.monotonic()
         attempt = 0
         while True:
             try:
@@ -163,12 +198,24 @@ class Database:
             except BaseException as exc:
                 if on_failure is not None:
                     on_failure()
-                if not isinstance(exc, DBAPIError) or not is_transient(exc) or time.monotonic() > deadline:
+                if not isinstance(exc, DBAPIError):
                     raise
+                waited = time.monotonic() - start
+                if is_disconnect(exc):
+                    if waited > self.reconnect_s:
+                        raise self.lost(exc, waited) from None
+                    log.warning(
+                        "lost the connection to %s (%s); trying again", self.display_url, describe(exc)
+                    )
+                    longest = 2.0
+                elif not is_transient(exc) or waited > self.retry_deadline_s:
+                    raise
+                else:
+                    longest = 0.5
                 reason = describe(exc)
             attempt += 1
-            pause = min(0.01 * 2**attempt, 0.5) * (0.5 + random.random())
-            log.debug("write conflict (%s); retry %d in %.3fs", reason, attempt, pause)
+            pause = min(0.01 * 2**attempt, longest) * (0.5 + random.random())
+            log.debug("write failed (%s); retry %d in %.3fs", reason, attempt, pause)
             time.sleep(pause)
 
     def close(self) -> None:

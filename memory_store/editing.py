@@ -150,11 +150,9 @@ class DeletedNamespace:
 
 
 def delete_namespaces(
-    db: Database, names: Sequence[str], index_dir: Path | None = None, *, audited: bool = True
+    db: Database, names: Sequence[str], index_dir: Path | None = None
 ) -> list[DeletedNamespace]:
-    """Delete namespaces with everything in them, in one transaction, then their persisted indexes.
-
-    `audited=False` is for rlem's own scratch namespaces, whose removal changes nothing a user made."""
+    """Delete namespaces with everything in them, in one transaction (audited), then their indexes."""
     directory = index_dir or database_index_dir(db)
 
     def work(session: Session) -> tuple[list[DeletedNamespace], list[int]]:
@@ -171,10 +169,9 @@ def delete_namespaces(
                 select(func.count(ActionValue.id)).join(Experience).where(Experience.namespace_id == row.id)
             )
             gone = DeletedNamespace(name, row.embedding_model, row.embedding_dim, int(states), int(actions))
-            if audited:
-                old = {"embedding_model": gone.embedding_model, "embedding_dim": gone.embedding_dim}
-                old |= {"states": gone.states, "actions": gone.actions}
-                audit.record(session, "delete-namespace", name, "namespace", old)
+            old = {"embedding_model": gone.embedding_model, "embedding_dim": gone.embedding_dim}
+            old |= {"states": gone.states, "actions": gone.actions}
+            audit.record(session, "delete-namespace", name, "namespace", old)
             # The database cascades to states, actions and evictions.
             session.execute(delete(Namespace).where(Namespace.id == row.id))
             deleted.append(gone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections import OrderedDict
@@ -92,7 +93,7 @@ class SentenceTransformerEmbedder:
         self.path = Path(model_path)
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
             raise InvalidArgument(f"{self.path} is not a sentence-transformers model directory")
-        self.model_name = name or self.path.name
+        self.model_name = name or model_identity(self.path)
         self.requested_device = device
         self.batch_size = batch_size
         # Agents meet the same observations again and again; their vectors are kept, oldest out first.
@@ -144,6 +145,34 @@ class SentenceTransformerEmbedder:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
         return np.ascontiguousarray(found, dtype=np.float32)
+
+
+def fingerprint(path: Path) -> str:
+    """A digest of a model directory's files (weights, configs, vocabulary; not its README)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.lower().startswith("readme")):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def model_identity(path: Path) -> str:
+    """The name a namespace records for a model directory: the same for every copy of one model.
+
+    The packaged MiniLM is `all-MiniLM-L6-v2` wherever it lies; any other model is its folder's
+    name and a digest of its files, so two different models in folders named `model` differ."""
+    here = fingerprint(path)
+    if here == packaged_fingerprint():
+        return DEFAULT_MODEL_NAME
+    return f"{path.resolve().name}@{here[:12]}"
+
+
+@functools.cache
+def packaged_fingerprint() -> str:
+    """The fingerprint of the packaged MiniLM (its files never change)."""
+    return fingerprint(packaged_model_path())
 
 
 def packaged_model_path() -> Path:

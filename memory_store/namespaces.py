@@ -13,6 +13,7 @@ from memory_store.database import Database
 from memory_store.embedder import DEFAULT_RETRIEVAL_TEXT, RetrievalText
 from memory_store.errors import EmbeddingMismatch, UnknownNamespace
 from memory_store.models import Namespace
+from memory_store.names import check_name, check_new_name
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,14 @@ def open_namespace(
     *,
     create: bool = True,
     retrieval_text: RetrievalText | None = None,
+    internal: bool = False,
 ) -> NamespaceInfo:
     """Return the namespace, creating it if allowed; refuse one built with another embedding model.
 
     `retrieval_text` None takes the namespace's own (task+observation for a new one); any other
-    value must match it.
+    value must match it. Only `internal` (rlem's own) namespaces may be created with a `~` name.
     """
+    check_name(name)
 
     def work(session: Session) -> NamespaceInfo:
         if create and db.dialect == "postgresql":
@@ -97,6 +100,8 @@ def open_namespace(
         if row is None:
             if not create:
                 raise unknown(session, db, name)
+            if not internal:
+                check_new_name(name)
             row = Namespace(
                 name=name,
                 embedding_model=embedding_model,

@@ -1,11 +1,12 @@
 """Re-embedding namespaces with another embedding model, switched over in one transaction.
 
-The new vectors are written first into a staging namespace (`NAME~reembed-XXXX`, same state keys,
+The new vectors are written first into a staging namespace (`NAME~reembed-ID-PID@HOST`, same state keys,
 new model and dimension), a chunk per transaction, while the live namespace keeps serving. Then one
 transaction catches up states added meanwhile, copies the new vectors onto the live states, moves
 those states (ids, actions, visits and all) into the staging namespace's row, drops the old row and
 gives the new one the old name. A crash before that transaction commits leaves the live namespace
-as it was (the staging leftovers are removed by the next run); after it, the namespace records the
+as it was (the next run on this machine removes what the ended process staged, with audit rows);
+after it, the namespace records the
 new model, so a store opened with the old one is refused, and processes still holding the old row
 fail on their next access instead of mixing two models' vectors.
 """
@@ -30,11 +31,13 @@ from memory_store.errors import InvalidArgument
 from memory_store.index import check_vectors, normalized
 from memory_store.index_file import database_index_dir
 from memory_store.models import Eviction, Experience, Namespace, new_generation, utcnow
+from memory_store.names import MARK, internal_name
 from memory_store.namespaces import NamespaceInfo, get_namespace, open_namespace
+from memory_store.owners import has_ended, owner_tag
 
 log = logging.getLogger(__name__)
 
-STAGING = "~reembed-"
+STAGING = "reembed-"
 CHUNK = 256
 
 Progress = Callable[[int, int], None]
@@ -52,14 +55,33 @@ class Reembedded:
     states: int
 
 
-def staging_names(db: Database, name: str) -> list[str]:
-    """Staging namespaces left behind by interrupted re-embeddings of `name`."""
-    prefix = name + STAGING
+def staging_name(live: str) -> str:
+    """A new staging namespace of `live`, naming the process that owns it (`NAME~reembed-ID-PID@HOST`)."""
+    return internal_name(live, f"{STAGING}{uuid.uuid4().hex[:8]}-{owner_tag()}")
+
+
+def abandoned(name: str) -> bool:
+    """Whether a staging namespace's owner was a process of this machine that has ended."""
+    return has_ended(name.rpartition(MARK + STAGING)[2].partition("-")[2])
+
+
+def remove_abandoned(db: Database, live: str, index_dir: Path | None) -> None:
+    """Delete (audited) the staging namespaces of `live` that ended processes left; report the rest."""
+    prefix = live + MARK + STAGING
     with db.read() as session:
-        names = session.scalars(
-            select(Namespace.name).where(Namespace.name.startswith(prefix, autoescape=True))
+        found = list(
+            session.scalars(select(Namespace.name).where(Namespace.name.startswith(prefix, autoescape=True)))
         )
-        return list(names)
+    gone = [name for name in found if abandoned(name)]
+    if gone:
+        delete_namespaces(db, gone, index_dir)
+        log.info("removed %d staging namespaces left by interrupted re-embeddings: %s", len(gone), gone)
+    for name in sorted(set(found) - set(gone)):
+        log.warning(
+            "staging namespace %s belongs to a re-embedding still running or on another machine; "
+            "if none is, delete it with `rlem memory delete-namespace`",
+            name,
+        )
 
 
 @dataclass(frozen=True)
@@ -218,13 +240,11 @@ def reembed(
         raise InvalidArgument("a namespace to re-embed is named twice")
     lives = [get_namespace(db, name) for name in names]
     for live in lives:
-        if STAGING in live.name:
+        if MARK + STAGING in live.name:
             raise InvalidArgument(f"{live.name!r} is a staging namespace of an interrupted re-embedding")
-        leftovers = staging_names(db, live.name)
-        if leftovers:
-            delete_namespaces(db, leftovers, index_dir, audited=False)
+        remove_abandoned(db, live.name, index_dir)
     stagings = [
-        open_namespace(db, f"{live.name}{STAGING}{uuid.uuid4().hex[:8]}", embedder.model_name, embedder.dim)
+        open_namespace(db, staging_name(live.name), embedder.model_name, embedder.dim, internal=True)
         for live in lives
     ]
 
@@ -239,7 +259,7 @@ def reembed(
         results = db.write(work)
     except BaseException:
         try:
-            delete_namespaces(db, [s.name for s in stagings], index_dir, audited=False)
+            delete_namespaces(db, [s.name for s in stagings], index_dir)
         except Exception as exc:  # the original error matters more; the next run removes leftovers
             log.warning("could not remove the staging namespaces: %s", exc)
         raise

@@ -21,8 +21,57 @@ TUPLE_TAG = "tag:yaml.org,2002:python/tuple"
 Strict = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class AliasBomb(yaml.YAMLError):
+    """A memory file whose aliases expand far beyond its own size."""
+
+
+# An alias may stand for a node many times, as the paper's pools reuse an action tuple in the
+# histories; but nested aliases expand exponentially (12 levels in 700 bytes stand for 9^11 nodes,
+# minutes of work). A document may stand for at most this many times its distinct nodes, plus SLACK.
+EXPANSION = 10
+SLACK = 10_000
+
+
+def node_counts(root: yaml.Node) -> tuple[int, int]:
+    """How many distinct nodes a document has, and how many it stands for with every alias written
+    out (each node sized once, so this takes linear time even for a bomb)."""
+    sizes: dict[int, int] = {}
+    order, stack = [], [root]
+    while stack:  # children before parents, without recursion (a bomb may nest deeply)
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = 0
+        order.append(node)
+        stack.extend(children(node))
+    for node in reversed(order):
+        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children(node))
+    return len(order), sizes[id(root)]
+
+
+def children(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes directly inside a sequence or mapping node."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 class TupleLoader(yaml.SafeLoader):
-    """SafeLoader plus `!!python/tuple`; every other python tag stays unknown, hence refused."""
+    """SafeLoader plus `!!python/tuple`; every other python tag stays unknown, hence refused.
+
+    A document whose aliases expand beyond EXPANSION times its own nodes is refused before anything
+    is built from it."""
+
+    def compose_document(self):
+        root = super().compose_document()
+        distinct, expanded = node_counts(root)
+        if expanded > EXPANSION * distinct + SLACK:
+            raise AliasBomb(
+                f"its aliases (*name) expand to more than {EXPANSION} times its {distinct:,} nodes"
+            )
+        return root
 
 
 TupleLoader.add_constructor(TUPLE_TAG, lambda loader, node: tuple(loader.construct_sequence(node, deep=True)))
@@ -71,6 +120,8 @@ def parse(text: str, source: str) -> list[PoolRecord]:
     """Parse and validate a pool, refusing unknown tags and malformed records."""
     try:
         data = yaml.load(text, Loader=TupleLoader)  # noqa: S506 - TupleLoader is a SafeLoader
+    except AliasBomb as exc:
+        raise InvalidFile(f"{source}: refused: {exc}") from None
     except yaml.constructor.ConstructorError as exc:
         raise InvalidFile(
             f"{source}: refused: {exc.problem} (only !!python/tuple is allowed in a memory file)"

@@ -9,7 +9,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from memory_store.database import Database
 from memory_store.errors import SchemaOutOfDate, SchemaTooNew
@@ -39,7 +41,23 @@ def known_revisions() -> set[str]:
 def current_revision(connection: Connection) -> str | None:
     """The revision a database is at; None when it has no rlem schema version."""
     context = MigrationContext.configure(connection, opts={"version_table": SCHEMA_VERSION_TABLE})
-    return context.get_current_revision()
+    try:
+        return context.get_current_revision()
+    except (SQLAlchemyError, CommandError) as exc:
+        problem = str(exc).strip().splitlines()[0]
+        raise SchemaOutOfDate(
+            f"the database's {SCHEMA_VERSION_TABLE} table was not written by rlem ({problem}): "
+            "point --db at an rlem database or a new file"
+        ) from None
+
+
+def describe(revision: str | None) -> str:
+    """What a database's revision means for this rlem, as `rlem db status` says it."""
+    if revision == head_revision():
+        return "up to date"
+    if revision is not None and revision not in known_revisions():
+        return "written by a newer rlem: upgrade rlem to open it"
+    return "needs `rlem db upgrade`"
 
 
 @dataclass(frozen=True)
@@ -85,10 +103,18 @@ def ensure_current(db: Database, *, create: bool = True) -> None:
     head = head_revision()
     with db.engine.connect() as connection:
         revision = current_revision(connection)
-        ours = {table for table in inspect(connection).get_table_names() if table in Base.metadata.tables}
+        tables = set(inspect(connection).get_table_names())
     if revision == head:
         return
-    if revision is None and not ours and create:
+    others = sorted(tables - set(Base.metadata.tables) - {SCHEMA_VERSION_TABLE})
+    if revision is None and others:
+        # The same rule for commands that write and those that read: never add rlem's tables to a
+        # database of something else unasked.
+        raise SchemaOutOfDate(
+            f"database {db.display_url} is not an rlem memory (it holds {', '.join(others[:5])}): point "
+            f"--db at an rlem database or a new file, or add rlem's tables with `rlem db upgrade --db ...`"
+        )
+    if revision is None and not tables & set(Base.metadata.tables) and create:
         upgrade(db)
         return
     if revision is None:

@@ -20,6 +20,7 @@ from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
 from memory_store.index import VectorIndex, check_vectors, normalized
 from memory_store.index_file import IndexFile, database_index_dir
+from memory_store.limits import check_snapshot, check_update
 from memory_store.models import state_hash
 from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
@@ -77,9 +78,16 @@ class ExperienceStore:
 
     @classmethod
     def open(
-        cls, config: StoreConfig | None = None, *, embedder: Embedder | None = None, create: bool = True
+        cls,
+        config: StoreConfig | None = None,
+        *,
+        embedder: Embedder | None = None,
+        create: bool = True,
+        internal: bool = False,
     ) -> ExperienceStore:
-        """Open (and, if `create`, make) the configured namespace with this embedder (default MiniLM)."""
+        """Open (and, if `create`, make) the configured namespace with this embedder (default MiniLM).
+
+        `internal` lets rlem create one of its own `~` namespaces (`memory_store.names`)."""
         config = config or StoreConfig()
         db = open_database(config.url, busy_timeout_s=config.busy_timeout_s, create=create)
         try:
@@ -92,6 +100,7 @@ class ExperienceStore:
                 config.capacity,
                 create=create,
                 retrieval_text=config.retrieval_text,
+                internal=internal,
             )
             return cls(db, namespace, embedder, config)
         except BaseException:
@@ -226,6 +235,8 @@ class ExperienceStore:
         if not updates:
             return []
         check_rule(mode, lr)
+        for item in updates:
+            check_update(item, self.config.limits)
         with self.reading() as tx:
             missing = tx.new_states(updates)
         vectors = self.vectors_for(missing)
@@ -240,11 +251,13 @@ class ExperienceStore:
 
         Texts are embedded before the transaction starts, so writers are not held up meanwhile.
         """
+        for snapshot in snapshots:
+            check_snapshot(snapshot, self.config.limits)
         vectors = self.vectors_for(snapshots)
         ready = [replace_field(s, embedding=vectors[state_hash(s.task, s.observation)]) for s in snapshots]
         return self.transaction(lambda tx: tx.put(ready, replace))
 
-    def open_sibling(self, namespace: str) -> ExperienceStore:
+    def open_sibling(self, namespace: str, *, internal: bool = False) -> ExperienceStore:
         """Another namespace of the same database and connection pool, created if missing."""
         info = open_namespace(
             self.db,
@@ -253,6 +266,7 @@ class ExperienceStore:
             self.embedder.dim,
             self.config.capacity,
             retrieval_text=self.namespace.retrieval_text,
+            internal=internal,
         )
         config = self.config.model_copy(update={"namespace": namespace})
         return ExperienceStore(self.db, info, self.embedder, config, owns_db=False)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memory_store import json_format, rememberer_format
-from memory_store.errors import InvalidArgument
+from memory_store.errors import InvalidArgument, InvalidFile
+from memory_store.limits import Limits, check_snapshot
 from memory_store.records import ExperienceRecord, StateSnapshot
 from memory_store.store import ExperienceStore
 
@@ -34,12 +35,18 @@ def export_memory(store: ExperienceStore, path: Path, fmt: str) -> int:
     return len(records)
 
 
-def read_memory_file(path: Path, fmt: str) -> list[StateSnapshot]:
-    """Read and validate a whole memory file (nothing is written anywhere)."""
+def read_memory_file(path: Path, fmt: str, limits: Limits | None = None) -> list[StateSnapshot]:
+    """Read and validate a whole memory file, every state within `limits` (nothing is written)."""
     _, load = codec(fmt)
-    return load(path)
+    snapshots = load(path)
+    for position, snapshot in enumerate(snapshots):
+        try:
+            check_snapshot(snapshot, limits or Limits())
+        except InvalidArgument as exc:
+            raise InvalidFile(f"{path}: state {position}: {exc}") from None
+    return snapshots
 
 
 def import_memory(store: ExperienceStore, path: Path, fmt: str, *, replace: bool = False) -> int:
     """Read and validate the whole file, then write every state in one transaction; return how many."""
-    return store.put(read_memory_file(path, fmt), replace=replace)
+    return store.put(read_memory_file(path, fmt, store.config.limits), replace=replace)

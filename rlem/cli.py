@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from memory_store.errors import StoreError
 from rlem.commands import backup, bench, db, demo, memory, run
 from rlem.console import fail, setup_logging
-from rlem.errors import RlemError
+from rlem.errors import user_message
 
 app = typer.Typer(
     help="RLEM: an LLM agent that learns through a persistent experience memory.",
@@ -34,11 +33,29 @@ def root(
 
 
 def main() -> None:
-    """Run the CLI; a problem the user can fix is one line on stderr and exit code 1."""
+    """Run the CLI; a problem the user can fix is one line on stderr and exit code 1 (2 for usage)."""
     try:
-        app()
-    except (StoreError, RlemError) as exc:
-        fail(str(exc))
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        fail("aborted")
+    except typer.TyperException as exc:
+        if not exc.format_message():  # a group called bare: its help is already printed
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        # Usage errors: click's boxed message, as one line that says where the help is.
+        context, names = getattr(exc, "ctx", None), []
+        while context is not None and context.parent is not None:
+            names.insert(0, context.info_name)
+            context = context.parent
+        command = " ".join(["rlem", *names])
+        fail(f"{exc.format_message()} (see `{command} --help`)", getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None:
+            raise
+        fail(message)
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

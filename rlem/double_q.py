@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from memory_store import ActionRecord, ExperienceRecord, ExperienceStore, Retrieved
-
-SUFFIX = "~q2"
+from memory_store.names import internal_name
 
 
 def second_table(namespace: str) -> str:
     """The namespace holding the second Q table of `namespace`."""
-    return namespace + SUFFIX
+    return internal_name(namespace, "q2")
 
 
 def merge_actions(a: Sequence[ActionRecord], b: Sequence[ActionRecord]) -> tuple[ActionRecord, ...]:

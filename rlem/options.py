@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from memory_store.limits import MAX_INT
 from rlem.console import fail
 
 DbOption = Annotated[
@@ -19,6 +20,7 @@ DbOption = Annotated[
 NamespaceOption = Annotated[
     str, typer.Option("--namespace", "-n", envvar="RLEM_NAMESPACE", help="Memory namespace.")
 ]
+StateArgument = Annotated[int, typer.Argument(help="State id (from `rlem memory ls`).", min=1, max=MAX_INT)]
 NStepOption = Annotated[
     str, typer.Option("--n-step", help="Bootstrap horizon n, or 'none' for full returns.")
 ]

@@ -36,7 +36,7 @@ def replay(
     on_episode: Callable[[int], None] | None = None,
 ) -> None:
     """Apply episodes in order, each in one transaction (all of its updates or none)."""
-    second = store.open_sibling(second_table(store.namespace.name)) if rule.double_q else None
+    second = store.open_sibling(second_table(store.namespace.name), internal=True) if rule.double_q else None
     turn = 0
     try:
         for number, episode in enumerate(episodes, start=1):

@@ -24,16 +24,18 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from envs import make_env
+from envs import TextEnv, make_env
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.config import DEFAULT_URL
 from memory_store.embedder import RetrievalText
 from memory_store.files import write_atomically
+from memory_store.names import internal_name
 from memory_store.transfer import read_memory_file
 from rlem.agent import Agent, Finished, Job, MemoryMode
 from rlem.double_q import second_table
 from rlem.errors import RlemError
 from rlem.exemplars import ExemplarConfig, HFTokenizer, load_templates
+from rlem.folder_lock import FolderLock
 from rlem.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
 from rlem.policies.factory import PolicySpec, make_policy
 from rlem.policies.values import DEFAULT_POOL_MARGIN
@@ -100,11 +102,23 @@ class Run:
 
     def __init__(self, config: RunConfig, out: Path):
         self.config, self.out = config, out
-        self.run_id = self.claim_folder()
-        self.envs = [make_env(config.env) for _ in range(config.num_envs)]
-        self.store = self.open_store()
+        self.lock = FolderLock(out)
+        self.envs: list[TextEnv] = []
+        self.store: ExperienceStore | None = None
+        try:
+            self.envs = [make_env(config.env) for _ in range(config.num_envs)]
+            self.store = self.open_store()
+            # Only a run that could start claims the folder: a bad --env or --db leaves none behind.
+            self.run_id = self.claim_folder()
+        except BaseException:
+            for env in self.envs:
+                env.close()
+            if self.store is not None:
+                self.store.close()
+            self.lock.abandon()
+            raise
         self.second = (
-            self.store.open_sibling(second_table(config.namespace))
+            self.store.open_sibling(second_table(config.namespace), internal=True)
             if self.store is not None and config.double_q
             else None
         )
@@ -174,9 +188,10 @@ class Run:
         store = ExperienceStore.open(
             StoreConfig(
                 url=config.db,
-                namespace=f"{config.namespace}~static-{digest}-{retrieval_text}",
+                namespace=internal_name(config.namespace, f"static-{digest}-{retrieval_text}"),
                 retrieval_text=retrieval_text,
-            )
+            ),
+            internal=True,
         )
         if len(store) == 0:
             store.put(read_memory_file(config.static, config.static_format))
@@ -267,3 +282,4 @@ class Run:
             self.second.close()
         if self.store is not None:
             self.store.close()
+        self.lock.release()

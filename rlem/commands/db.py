@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from memory_store.database import Database, parse_url
-from memory_store.schema import current_revision, head_revision, upgrade
+from memory_store.schema import current_revision, describe, head_revision, upgrade
 from rlem.console import console
 from rlem.options import DbOption
 
@@ -47,8 +47,8 @@ def status_command(db: DbOption) -> None:
             revision = current_revision(connection)
     finally:
         database.close()
-    head = head_revision()
-    state = "up to date" if revision == head else "needs `rlem db upgrade`"
     console.print(
-        f"{database.display_url}: revision {revision or 'none'}, newest {head} ({state})", markup=False
+        f"{database.display_url}: revision {revision or 'none'}, newest {head_revision()} "
+        f"({describe(revision)})",
+        markup=False,
     )

@@ -90,8 +90,10 @@ def import_command(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite states already stored.")] = False,
 ) -> None:
     """Read and check a whole memory file, then write all of it in one transaction (or nothing)."""
-    snapshots = read_memory_file(file, format.value)
-    with ExperienceStore.open(StoreConfig(url=db, namespace=namespace)) as store:
+    config = StoreConfig(url=db, namespace=namespace)
+    # The whole file is checked before the namespace is made, so a bad one leaves nothing behind.
+    snapshots = read_memory_file(file, format.value, config.limits)
+    with ExperienceStore.open(config) as store:
         count = store.put(snapshots, replace=replace)
         total = len(store)
     console.print(f"imported {count} states into namespace {namespace} ({total} now)", markup=False)

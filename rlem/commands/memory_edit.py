@@ -23,10 +23,9 @@ from rlem.commands.memory_inspect import connected
 from rlem.commands.memory_render import short
 from rlem.console import console, fail, progress
 from rlem.double_q import second_table
-from rlem.options import DbOption, NamespaceOption
+from rlem.options import DbOption, NamespaceOption, StateArgument
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-StateArgument = Annotated[int, typer.Argument(help="State id (from `rlem memory ls`).")]
 
 
 def with_second_table(db: Database, namespace: str) -> list[str]:

@@ -40,7 +40,7 @@ from rlem.commands.memory_render import (
 )
 from rlem.console import console
 from rlem.double_q import retrieve, second_table
-from rlem.options import DbOption, NamespaceOption
+from rlem.options import DbOption, NamespaceOption, StateArgument
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 AnyNamespaceOption = Annotated[
@@ -182,7 +182,7 @@ def ls_command(
 
 
 def show_command(
-    state_id: Annotated[int, typer.Argument(help="State id (from `rlem memory ls`).")],
+    state_id: StateArgument,
     db: DbOption,
     as_json: JsonOption = False,
 ) -> None:

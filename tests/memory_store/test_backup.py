@@ -7,7 +7,10 @@ import json
 import multiprocessing
 import os
 import re
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -343,3 +346,24 @@ def test_list_and_prune_see_only_complete_backups_newest_last(tmp_path, embedder
     )
     with pytest.raises(BackupError, match="is not an rlem backup: it has no manifest.json"):
         verify_backup(folder / "notes")
+
+
+def test_partial_folders_of_ended_processes_are_removed_by_the_next_backup_and_by_prune(tmp_path, embedder):
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    fill(url, embedder, ["a"])
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    here = socket.gethostname()
+    # What `kill -9` during `backup create` leaves, a live one, and one written from another machine.
+    dead = folder / f".rlem-backup-20260101T000000Z.{int(ended.stdout)}@{here}.partial"
+    live = folder / f".rlem-backup-20260101T000000Z.{os.getpid()}@{here}.partial"
+    remote = folder / ".rlem-backup-20260101T000000Z.1@another-machine.partial"
+    for path in (dead, live, remote):
+        path.mkdir()
+        (path / "memory.db").write_bytes(b"\0" * 1000)
+    create_backup(url, folder)
+    assert not dead.exists() and live.exists() and remote.exists()
+    dead.mkdir()
+    prune_backups(folder, 1)
+    assert not dead.exists() and live.exists() and remote.exists()

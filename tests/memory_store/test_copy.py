@@ -38,7 +38,10 @@ def source(sqlite_url: str, embedder, tmp_path: Path) -> Iterator[Database]:
     """A SQLite memory holding STATES (with two evictions) and a second Q table."""
     capacity = Capacity(max_states=3, eviction_policy="lru")
     config = StoreConfig(url=sqlite_url, index_dir=tmp_path / "source-indexes", capacity=capacity)
-    with ExperienceStore.open(config, embedder=embedder) as store, store.open_sibling("default~q2") as second:
+    with (
+        ExperienceStore.open(config, embedder=embedder) as store,
+        store.open_sibling("default~q2", internal=True) as second,
+    ):
         fill(store)
         fill(second)
     with opened(sqlite_url) as db:

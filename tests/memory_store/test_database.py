@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from memory_store.database import parse_url
+from memory_store import Averaging, ExperienceStore, StoreConfig, Update
+from memory_store.database import Database, parse_url
 from memory_store.errors import DatabaseUnavailable, DatabaseURLError
 from memory_store.store import open_database
+from tests.conftest import admin_connection, create_pg_database, drop_pg_database, require_postgres
 
 
 @pytest.mark.parametrize(
@@ -50,3 +55,56 @@ def test_an_unreachable_postgres_server_is_reported():
         DatabaseUnavailable, match=r"cannot open database postgresql\+psycopg://postgres@127.0.0.1:9/x"
     ):
         open_database("postgresql+psycopg://postgres@127.0.0.1:9/x")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (skipped, saying why, without a server)."""
+    require_postgres()
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+def terminate(backend_pid: int) -> None:
+    """Kill one server backend, as an administrator, a failover or a restart would."""
+    with admin_connection() as connection:
+        connection.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+
+
+@pytest.mark.postgres
+def test_a_write_whose_connection_is_killed_is_run_again_and_commits_once(pg_url, embedder, caplog):
+    with ExperienceStore.open(StoreConfig(url=pg_url, persist_index=False), embedder=embedder) as store:
+        attempts = []
+
+        def work(tx):
+            attempts.append(1)
+            outcome = tx.apply([Update("task", "obs", "go", target=1.0, reward=1.0)], Averaging.MEAN, 0.1)
+            if len(attempts) == 1:
+                terminate(tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                tx.session.execute(text("SELECT 1"))  # the dead connection fails here
+            return outcome
+
+        with caplog.at_level(logging.WARNING):
+            store.transaction(work)
+        assert len(attempts) == 2
+        assert "lost the connection" in caplog.text
+        record = store.get("task", "obs")
+        assert record.visits == 1 and record.action("go").visits == 1
+        assert [hit.experience.id for hit in store.top_k("task", "obs")] == [record.id]
+        assert len(store) == 1 and len(store.index) == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_that_stays_lost_is_one_clear_error(pg_url, embedder):
+    db = Database(parse_url(pg_url), reconnect_s=0.5)
+    try:
+
+        def work(session):
+            terminate(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            session.execute(text("SELECT 1"))
+
+        with pytest.raises(DatabaseUnavailable, match=r"connection to .* was lost .*could not be regained"):
+            db.write(work)
+    finally:
+        db.close()

@@ -110,7 +110,10 @@ def test_prune_by_visits_and_age_audits_each_state(store):
 
 
 def test_delete_namespaces_removes_everything_and_its_index_files(config, embedder, index_dir):
-    with ExperienceStore.open(config, embedder=embedder) as store, store.open_sibling("default~q2") as second:
+    with (
+        ExperienceStore.open(config, embedder=embedder) as store,
+        store.open_sibling("default~q2", internal=True) as second,
+    ):
         fill(store)
         fill(second)
     assert len(list(index_dir.iterdir())) == 4

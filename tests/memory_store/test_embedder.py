@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,13 @@ def test_cached_vectors_equal_fresh_ones_and_the_cache_stays_bounded():
     assert list(small.cache) == ["three", "four", "two"]
     again = small.embed(["two", "two"])
     assert again == pytest.approx(fresh[[1, 1]], abs=1e-6)
+
+
+def test_a_copy_of_the_packaged_model_is_the_packaged_model_whatever_its_folder(tmp_path):
+    # `--model DIR` records the model; a folder merely named `model` must not make it another one.
+    copy = tmp_path / "model"
+    shutil.copytree(packaged_model_path(), copy)
+    assert SentenceTransformerEmbedder(copy).model_name == "all-MiniLM-L6-v2"
+    (copy / "vocab.txt").write_text("changed\n")
+    changed = SentenceTransformerEmbedder(copy).model_name
+    assert changed.startswith("model@") and changed != "model"

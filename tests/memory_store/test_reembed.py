@@ -3,15 +3,18 @@ the old namespace as it was."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, Update
+from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, Update, audit
 from memory_store.audit import audit_log
 from memory_store.embedder import packaged_model_path
-from memory_store.errors import EmbeddingMismatch
+from memory_store.errors import EmbeddingMismatch, InvalidArgument
 from memory_store.inspection import namespace_summaries
 from memory_store.reembed import reembed
 from memory_store.store import open_database
@@ -63,7 +66,10 @@ def config(db_url: str, index_dir: Path) -> StoreConfig:
 @pytest.fixture
 def filled(config, embedder) -> dict[str, int]:
     """STATES written with MiniLM, plus a second Q table; the state ids by observation."""
-    with ExperienceStore.open(config, embedder=embedder) as store, store.open_sibling("default~q2") as second:
+    with (
+        ExperienceStore.open(config, embedder=embedder) as store,
+        store.open_sibling("default~q2", internal=True) as second,
+    ):
         fill(second)
         return fill(store)
 
@@ -83,7 +89,9 @@ def test_reembedding_switches_model_dimension_and_keeps_everything_else(config, 
         ("default~q2", 4, 384, DENSE_DIM),
     ]
     assert set(summaries) == {"default", "default~q2"}
-    assert summaries["default"].embedding_model == "minilm-dense-128"
+    # The model is recorded by its folder's name and a digest of its files.
+    assert summaries["default"].embedding_model == dense.model_name
+    assert dense.model_name.startswith("minilm-dense-128@")
     assert summaries["default"].embedding_dim == DENSE_DIM
     with pytest.raises(EmbeddingMismatch, match="minilm-dense-128.*rlem memory reembed"):
         ExperienceStore.open(config, embedder=embedder)
@@ -102,13 +110,13 @@ def test_reembedding_switches_model_dimension_and_keeps_everything_else(config, 
             "reembed",
             "default~q2",
             {"model": "all-MiniLM-L6-v2", "dim": 384},
-            {"model": "minilm-dense-128", "dim": 128, "states": 4},
+            {"model": dense.model_name, "dim": 128, "states": 4},
         ),
         (
             "reembed",
             "default",
             {"model": "all-MiniLM-L6-v2", "dim": 384},
-            {"model": "minilm-dense-128", "dim": 128, "states": 4},
+            {"model": dense.model_name, "dim": 128, "states": 4},
         ),
     ]
 
@@ -128,8 +136,12 @@ def test_a_crash_halfway_leaves_the_old_namespace_intact_and_usable(
 
 
 def test_a_failing_switch_changes_nothing(config, embedder, dense, filled, monkeypatch):
-    def broken(*args, **kwargs) -> None:
-        raise RuntimeError("the audit row cannot be written")
+    record = audit.record
+
+    def broken(session, command, *args, **kwargs) -> None:
+        if command == "reembed":
+            raise RuntimeError("the audit row cannot be written")
+        record(session, command, *args, **kwargs)
 
     monkeypatch.setattr("memory_store.audit.record", broken)
     db = open_database(config.url)
@@ -153,11 +165,16 @@ def assert_intact(config: StoreConfig, embedder, filled: dict[str, int]) -> None
 def test_leftovers_of_a_killed_run_are_cleared_and_late_states_caught_up(config, embedder, dense, filled):
     db = open_database(config.url)
     try:
-        # What a process killed while staging leaves behind: a staging namespace with some vectors.
-        with ExperienceStore.open(
-            config.model_copy(update={"namespace": "default~reembed-dead"}), embedder=dense
-        ) as s:
-            s.apply([Update(TASK, "The reading room is quiet.", "read", 1.0, 1.0)])
+        # What a process killed while staging leaves behind: a staging namespace with some vectors,
+        # named for its process, which has ended; and one of a process on another machine.
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+        dead = f"default~reembed-0badcafe-{int(ended.stdout)}@{socket.gethostname()}"
+        elsewhere = "default~reembed-0badcafe-1@another-machine"
+        for name in (dead, elsewhere):
+            with ExperienceStore.open(
+                config.model_copy(update={"namespace": name}), embedder=dense, internal=True
+            ) as s:
+                s.apply([Update(TASK, "The reading room is quiet.", "read", 1.0, 1.0)])
         late = "A new shelf arrived."
 
         class Concurrent:
@@ -173,9 +190,12 @@ def test_leftovers_of_a_killed_run_are_cleared_and_late_states_caught_up(config,
                 return dense.embed(texts)
 
         [done] = reembed(db, ["default"], Concurrent(), index_dir=config.index_dir)
-        assert {s.name for s in namespace_summaries(db)} == {"default", "default~q2"}
-        # Clearing rlem's own scratch namespaces is not a change anyone made.
-        assert [r.command for r in audit_log(db)] == ["reembed"]
+        # Only the ended process's staging is removed, and its removal is audited.
+        assert {s.name for s in namespace_summaries(db)} == {"default", "default~q2", elsewhere}
+        assert sorted((r.command, r.namespace) for r in audit_log(db)) == [
+            ("delete-namespace", dead),
+            ("reembed", "default"),
+        ]
     finally:
         db.close()
     assert done.states == 5
@@ -183,3 +203,15 @@ def test_leftovers_of_a_killed_run_are_cleared_and_late_states_caught_up(config,
         assert len(store) == 5
         hit = store.top_k(TASK, late, k=1)[0]
         assert hit.experience.observation == late and hit.similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_user_cannot_create_a_name_that_looks_like_rlems_own(config, embedder, filled):
+    # Were this allowed, cleaning up after a re-embedding could mistake it for a leftover.
+    for name in ("default~reembed-mine", "default~q2x", "~"):
+        with pytest.raises(InvalidArgument, match="marks rlem's own namespaces"):
+            ExperienceStore.open(config.model_copy(update={"namespace": name}), embedder=embedder)
+    db = open_database(config.url)
+    try:
+        assert {s.name for s in namespace_summaries(db)} == {"default", "default~q2"}
+    finally:
+        db.close()

@@ -121,7 +121,7 @@ def test_states_written_by_another_store_are_found(store, db_url, embedder, inde
 def test_a_failing_update_in_a_batch_writes_nothing(store):
     good = update("A quiet library.", "read", 1.0)
     bad = Update(TASK, "A noisy market.", None, target=1.0, reward=1.0)  # type: ignore[arg-type]
-    with pytest.raises(AttributeError):
+    with pytest.raises(InvalidArgument, match="action must be text, got NoneType"):
         store.apply([good, bad])
     assert len(store) == 0
     assert store.get(TASK, "A quiet library.") is None
@@ -153,7 +153,7 @@ def test_a_namespace_retrieving_by_observation_matches_it_whatever_the_task(db_u
         store.apply([Update("Map one.", "A hole to the left.", "right", target=1.0, reward=0.0)])
         hit = store.top_k("Map two, quite different.", "A hole to the left.", k=1)[0]
         assert hit.similarity == pytest.approx(1.0, abs=1e-5) and hit.experience.task == "Map one."
-        sibling = store.open_sibling("default~q2")
+        sibling = store.open_sibling("default~q2", internal=True)
         assert sibling.namespace.retrieval_text == "observation"
         sibling.close()
     # Left unset, the namespace's own setting is taken; a different one is refused.

@@ -1,0 +1,47 @@
+"""Namespace names: what a user may call a namespace, and the mark reserved for rlem's own.
+
+rlem keeps some namespaces beside a user's: `NAME~q2` (double Q-learning's second table),
+`NAME~static-...` (a memory file read by `rlem run --memory static`) and `NAME~reembed-...` (staging
+of a re-embedding). `~` marks them, so no name a user creates may hold it: cleaning up after rlem
+then never touches a user's namespace.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from memory_store.errors import InvalidArgument
+
+MARK = "~"
+MAX_NAME = 200
+
+
+def check_name(name: str) -> str:
+    """A namespace name as stored: 1 to 200 printable characters, no surrounding spaces."""
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument("a namespace name cannot be empty: give one with --namespace/-n")
+    if len(name) > MAX_NAME:
+        raise InvalidArgument(
+            f"namespace name of {len(name)} characters {name[:20]!r}...: at most {MAX_NAME} are allowed"
+        )
+    if name != name.strip() or any(unicodedata.category(c).startswith("C") for c in name):
+        raise InvalidArgument(
+            f"namespace name {name[:60]!r} has control characters or surrounding spaces: remove them"
+        )
+    return name
+
+
+def check_new_name(name: str) -> str:
+    """A name a user may create: a valid name without rlem's mark."""
+    check_name(name)
+    if MARK in name:
+        raise InvalidArgument(
+            f"namespace name {name[:60]!r} holds {MARK!r}, which marks rlem's own namespaces "
+            f"(NAME{MARK}q2, NAME{MARK}reembed-...): choose a name without it"
+        )
+    return name
+
+
+def internal_name(owner: str, suffix: str) -> str:
+    """The name of one of rlem's own namespaces kept beside `owner`."""
+    return check_name(f"{owner}{MARK}{suffix}")

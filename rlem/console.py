@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,12 +19,26 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 
+class LineHandler(logging.Handler):
+    """Each log record as one unwrapped line on stderr, `warning: ...` beside the CLI's `error: ...`."""
+
+    STYLES = {"debug": "dim", "info": "blue", "warning": "bold yellow", "error": "bold red"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = record.levelname.lower()
+            label = (f"{level}: ", self.STYLES.get(level, "bold red"))
+            errors.print(Text.assemble(label, self.format(record)), highlight=False)
+        except Exception:
+            self.handleError(record)
+
+
 def setup_logging(verbose: bool) -> None:
-    """Send log records to stderr through rich: warnings by default, everything with --verbose."""
+    """Send log records to stderr, one line each: warnings by default, everything with --verbose."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=errors, show_path=False, show_time=False)],
+        handlers=[LineHandler()],
         force=True,
     )
     # Third-party chatter is never what the user asked about.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from memory_store.embedder import SentenceTransformerEmbedder, default_embedder
+from memory_store.embedder import SentenceTransformerEmbedder, default_embedder, packaged_model_path
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_URL = os.environ.get("RLEM_TEST_PG_URL", DEFAULT_PG_URL)
@@ -113,3 +113,29 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     os.environ["RLEM_MODEL_CACHE"] = str(folder)
     return folder
+
+
+DENSE_DIM = 128
+
+
+def build_dense_model(path: Path) -> Path:
+    """A second real embedding model, made offline: MiniLM with a fixed random 384->128 Dense layer."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+
+    torch.manual_seed(0)
+    base = SentenceTransformer(str(packaged_model_path()), device="cpu", local_files_only=True)
+    transformer, pooling = base[0], base[1]
+    dense = models.Dense(384, DENSE_DIM, activation_function=torch.nn.Identity())
+    SentenceTransformer(modules=[transformer, pooling, dense, models.Normalize()], device="cpu").save(
+        str(path)
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def dense(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
+    """The second model, built once for the whole run."""
+    return SentenceTransformerEmbedder(
+        build_dense_model(tmp_path_factory.mktemp("dense") / "minilm-dense-128")
+    )

@@ -9,39 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, Update, audit
 from memory_store.audit import audit_log
-from memory_store.embedder import packaged_model_path
 from memory_store.errors import EmbeddingMismatch, InvalidArgument
 from memory_store.inspection import namespace_summaries
 from memory_store.reembed import reembed
 from memory_store.store import open_database
+from tests.conftest import DENSE_DIM
 from tests.memory_store.test_inspection import STATES, TASK, fill
-
-DENSE_DIM = 128
-
-
-def build_dense_model(path: Path) -> Path:
-    """A second real embedding model, made offline: MiniLM with a fixed random 384->128 Dense layer."""
-    from sentence_transformers import SentenceTransformer, models
-
-    torch.manual_seed(0)
-    base = SentenceTransformer(str(packaged_model_path()), device="cpu", local_files_only=True)
-    transformer, pooling = base[0], base[1]
-    dense = models.Dense(384, DENSE_DIM, activation_function=torch.nn.Identity())
-    SentenceTransformer(modules=[transformer, pooling, dense, models.Normalize()], device="cpu").save(
-        str(path)
-    )
-    return path
-
-
-@pytest.fixture(scope="session")
-def dense(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(
-        build_dense_model(tmp_path_factory.mktemp("models") / "minilm-dense-128")
-    )
 
 
 class FailingEmbedder:

@@ -285,10 +285,11 @@ class ExperienceStore:
             assert self.point is not None, "refresh_index leaves a sync point"
             self.index_file.save(self.index, self.namespace.embedding_model, self.point.counters.generation)
 
-    def close(self) -> None:
-        """Save the index and release database connections."""
+    def close(self, *, save_index: bool = True) -> None:
+        """Save the index (if `save_index`) and release database connections."""
         try:
-            self.save_index()
+            if save_index:
+                self.save_index()
         finally:
             if self.owns_db:
                 self.db.close()
@@ -296,5 +297,11 @@ class ExperienceStore:
     def __enter__(self) -> ExperienceStore:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc) -> None:
+        self.close(save_index=succeeded(kind))
+
+
+def succeeded(kind: type[BaseException] | None) -> bool:
+    """Whether a block ended well enough to save the index: normally or by Ctrl-C, not by an error
+    (whose one line should stand alone, and whose cause, a full disk say, would fail the save too)."""
+    return kind is None or issubclass(kind, KeyboardInterrupt)

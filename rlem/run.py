@@ -30,6 +30,7 @@ from memory_store.config import DEFAULT_URL
 from memory_store.embedder import RetrievalText
 from memory_store.files import write_atomically
 from memory_store.names import internal_name
+from memory_store.store import succeeded
 from memory_store.transfer import read_memory_file
 from rlem.agent import Agent, Finished, Job, MemoryMode
 from rlem.double_q import second_table
@@ -273,13 +274,19 @@ class Run:
         )
         return rows
 
-    def close(self) -> None:
-        """Release environments, the policy and the memory."""
+    def close(self, *, save_index: bool = True) -> None:
+        """Release environments, the policy and the memory (saving its index if `save_index`)."""
         for env in self.envs:
             env.close()
         self.policy.close()
         if self.second is not None:
-            self.second.close()
+            self.second.close(save_index=save_index)
         if self.store is not None:
-            self.store.close()
+            self.store.close(save_index=save_index)
         self.lock.release()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc) -> None:
+        self.close(save_index=succeeded(kind))

@@ -189,17 +189,13 @@ def run_command(
         )
     except ValidationError as exc:
         fail(f"run settings: {first_problem(exc)}")
-    run = Run(config, out)
     total = epochs * (len(config.train_tasks) + len(config.test_tasks))
-    try:
-        with progress() as bar_view:
-            bar = bar_view.add_task("episodes", total=total, completed=len(run.records))
-            rows = []
-            for epoch in range(1, epochs + 1):
-                bar_view.update(bar, description=f"epoch {epoch}/{epochs}")
-                rows = run.epoch(epoch, lambda: bar_view.advance(bar))
-    finally:
-        run.close()
+    with Run(config, out) as run, progress() as bar_view:
+        bar = bar_view.add_task("episodes", total=total, completed=len(run.records))
+        rows = []
+        for epoch in range(1, epochs + 1):
+            bar_view.update(bar, description=f"epoch {epoch}/{epochs}")
+            rows = run.epoch(epoch, lambda: bar_view.advance(bar))
     table = Table(title=escape(f"{env}: {policy} with memory {memory}"))
     for column in ("epoch", "split", "n", "success", "return", "steps", "fallback", "advice", "memory"):
         table.add_column(column)

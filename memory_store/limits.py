@@ -1,9 +1,9 @@
 """What one state may hold, checked before anything is embedded or written.
 
 The same rules on SQLite and PostgreSQL, so that any memory one accepts the other accepts too:
-texts without NUL characters (PostgreSQL cannot store them) and of bounded length, a bounded number
-of actions per state, counts that fit a signed 64-bit column, and finite numbers. The bounds are
-`Limits`, part of `StoreConfig`.
+texts without NUL characters (PostgreSQL cannot store them) or lone surrogates (not Unicode text)
+and of bounded length, a bounded number of actions per state, counts that fit a signed 64-bit
+column, and finite numbers. The bounds are `Limits`, part of `StoreConfig`.
 """
 
 from __future__ import annotations
@@ -39,11 +39,25 @@ def check_text(text: str, what: str, limits: Limits) -> None:
         raise InvalidArgument(
             f"{what} {text[:40]!r}... holds a NUL character, which PostgreSQL cannot store: remove it"
         )
+    check_unicode(text, what)
     if len(text) > limits.max_text_chars:
         raise InvalidArgument(
             f"{what} of {len(text):,} characters ({text[:40]!r}...) exceeds the limit of "
             f"{limits.max_text_chars:,}: shorten it or raise Limits.max_text_chars"
         )
+
+
+def check_unicode(text: str, what: str) -> None:
+    """Refuse a text with a lone surrogate (what undecodable bytes become): not Unicode, so no
+    database can store it nor the embedder read it."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                f"{what} {text[:40]!r}... holds a lone surrogate {text[exc.start]!r}, which is not "
+                "Unicode text: remove it, or give the text in UTF-8"
+            ) from None
 
 
 def check_list(items: Iterable[str], what: str, limits: Limits) -> None:
@@ -67,7 +81,9 @@ def check_number(value: float, what: str) -> None:
 def check_count(value: int, what: str) -> None:
     """Refuse a count below 0 or beyond a 64-bit column."""
     if not 0 <= value <= MAX_INT:
-        raise InvalidArgument(f"{what} is {value}: counts must be between 0 and {MAX_INT}")
+        # A file may hold thousands of digits, more than Python writes out (or a message should).
+        shown = value if value.bit_length() <= 128 else f"a number of {value.bit_length():,} bits"
+        raise InvalidArgument(f"{what} is {shown}: counts must be between 0 and {MAX_INT}")
 
 
 def check_update(item: Update, limits: Limits) -> None:

@@ -9,11 +9,12 @@ and nothing else, so no file can make the loader run code.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from memory_store.errors import InvalidFile, first_problem
+from memory_store.errors import InvalidFile, first_problem, one_line
 from memory_store.files import write_atomically
 from memory_store.records import ActionRecord, ExperienceRecord, StateSnapshot
 
@@ -30,6 +31,8 @@ class AliasBomb(yaml.YAMLError):
 # minutes of work). A document may stand for at most this many times its distinct nodes, plus SLACK.
 EXPANSION = 10
 SLACK = 10_000
+# Nesting deeper than this is refused (a pool needs a handful of levels); PyYAML composes recursively.
+MAX_DEPTH = 100
 
 
 def node_counts(root: yaml.Node) -> tuple[int, int]:
@@ -58,11 +61,26 @@ def children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+class TooDeep(yaml.YAMLError):
+    """A memory file nested beyond MAX_DEPTH."""
+
+
 class TupleLoader(yaml.SafeLoader):
     """SafeLoader plus `!!python/tuple`; every other python tag stays unknown, hence refused.
 
-    A document whose aliases expand beyond EXPANSION times its own nodes is refused before anything
-    is built from it."""
+    A document nested deeper than MAX_DEPTH, or whose aliases expand beyond EXPANSION times its own
+    nodes, is refused before anything is built from it."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TooDeep(f"it nests more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def compose_document(self):
         root = super().compose_document()
@@ -83,6 +101,19 @@ class TupleDumper(yaml.SafeDumper):
 
 TupleDumper.add_representer(tuple, lambda dumper, data: dumper.represent_sequence(TUPLE_TAG, data))
 
+# Line breaks besides \n that PyYAML writes raw in single quotes, where reading folds them to spaces;
+# in double quotes it escapes them.
+OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """A text as PyYAML writes it, but double-quoted if it holds a line break other than \\n."""
+    style = '"' if any(mark in text for mark in OTHER_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+TupleDumper.add_representer(str, represent_str)
+
 
 class ActionStats(BaseModel):
     """One entry of `action_dict`."""
@@ -99,7 +130,8 @@ class OtherInfo(BaseModel):
 
     model_config = Strict
 
-    action_history: list[tuple[str, ...] | str]
+    # An entry is an action, or a tuple whose first item is one: `(action, reason)`, never `()`.
+    action_history: list[Annotated[tuple[str, ...], Field(min_length=1)] | str]
     last_reward: float
     total_reward: float
     number: int = Field(ge=0)
@@ -120,14 +152,19 @@ def parse(text: str, source: str) -> list[PoolRecord]:
     """Parse and validate a pool, refusing unknown tags and malformed records."""
     try:
         data = yaml.load(text, Loader=TupleLoader)  # noqa: S506 - TupleLoader is a SafeLoader
-    except AliasBomb as exc:
+    except (AliasBomb, TooDeep) as exc:
         raise InvalidFile(f"{source}: refused: {exc}") from None
     except yaml.constructor.ConstructorError as exc:
         raise InvalidFile(
-            f"{source}: refused: {exc.problem} (only !!python/tuple is allowed in a memory file)"
+            f"{source}: refused: {one_line(str(exc.problem))} "
+            "(only !!python/tuple is allowed in a memory file)"
         ) from None
     except yaml.YAMLError as exc:
         raise InvalidFile(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # PyYAML fails so on values that do not fit their tag or escape: an int of 5000 digits,
+        # `2001-13-01`, `!!bool x`, `!!timestamp x`, a list inside a tuple key, "\U99999999".
+        raise InvalidFile(f"{source}: refused: a value YAML cannot read ({one_line(str(exc))})") from None
     if not isinstance(data, dict):
         raise InvalidFile(f"{source}: a REMEMBERER pool is a mapping from state tuples to records")
     records = []

@@ -20,7 +20,7 @@ from memory_store.embedder import Embedder, default_embedder, state_text
 from memory_store.eviction import NearestPairs
 from memory_store.index import VectorIndex, check_vectors, normalized
 from memory_store.index_file import IndexFile, database_index_dir
-from memory_store.limits import check_snapshot, check_update
+from memory_store.limits import check_snapshot, check_unicode, check_update
 from memory_store.models import state_hash
 from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
@@ -207,7 +207,9 @@ class ExperienceStore:
             return tx.action_count()
 
     def embed(self, task: str, observation: str) -> np.ndarray:
-        """The embedding of one state's text."""
+        """The embedding of one state's text (a query's, say: no stored state need have it)."""
+        check_unicode(task, "task")
+        check_unicode(observation, "observation")
         return self.embedder.embed([state_text(task, observation, self.namespace.retrieval_text)])[0]
 
     def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:

@@ -146,7 +146,8 @@ class StoreTransaction:
         store = self.store
         query = normalized(check_vectors(np.asarray(vector).reshape(1, -1), store.dim))
         self.refresh_index()
-        _, ids = store.index.search(query, k + TIE_MARGIN)
+        # No more than the index holds: search pads its answer to the k asked (-k 10^30 would not fit).
+        _, ids = store.index.search(query, min(k, len(store.index)) + TIE_MARGIN)
         wanted = [int(i) for i in ids[0] if i >= 0]
         rows = self.session.scalars(
             select(Experience).where(Experience.id.in_(wanted)).options(selectinload(Experience.actions))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +32,12 @@ def export_memory(store: ExperienceStore, path: Path, fmt: str) -> int:
     """Write the namespace to `path` (atomically); return the number of states."""
     dump, _ = codec(fmt)
     records = store.records()
-    dump(records, store.namespace.name, store.namespace.embedding_model, path)
+    try:
+        dump(records, store.namespace.name, store.namespace.embedding_model, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk has its own message
+            raise
+        raise InvalidArgument(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
     return len(records)
 
 

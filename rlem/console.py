@@ -15,6 +15,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from memory_store.errors import one_line
+
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -47,8 +49,9 @@ def setup_logging(verbose: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print a one-line error and leave with a non-zero exit code."""
-    errors.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    """Print a one-line error and leave with a non-zero exit code (line breaks and other control
+    characters in what the message quotes, a path or a URL say, are escaped)."""
+    errors.print(Text.assemble(("error: ", "bold red"), one_line(message)), highlight=False)
     raise SystemExit(code)
 
 

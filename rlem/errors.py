@@ -30,6 +30,12 @@ def user_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, ValidationError):
         return first_problem(exc)
+    if isinstance(exc, UnicodeEncodeError) and exc.reason == "surrogates not allowed":
+        # Python reads argument bytes that are not UTF-8 as lone surrogates, which nothing can store.
+        return (
+            f"{exc.object[:60]!r} holds bytes that are not UTF-8 text "
+            "(an argument in another encoding?): give it in UTF-8"
+        )
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {exc.filename}" if exc.filename else ""
         return f"no space left on the device{where}: free some and run again ({KEPT})"

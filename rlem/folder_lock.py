@@ -21,7 +21,8 @@ class FolderLock:
 
     def __init__(self, folder: Path, what: str = "run"):
         self.folder = folder
-        self.created = not folder.exists()
+        # The folders this lock makes, innermost first: runs/latest, and runs/ if it was missing too.
+        self.made = [p for p in (folder, *folder.parents) if not p.exists()]
         folder.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(folder / LOCK_NAME)
         try:
@@ -40,5 +41,10 @@ class FolderLock:
         """Release the folder and remove it again if this process made it and wrote nothing else."""
         if self.lock.is_locked:
             self.lock.release()
-        if self.created and {p.name for p in self.folder.iterdir()} <= {LOCK_NAME}:
+        if self.made and {p.name for p in self.folder.iterdir()} <= {LOCK_NAME}:
             shutil.rmtree(self.folder, ignore_errors=True)
+            for parent in self.made[1:]:  # while empty: another process may have put a folder there
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break

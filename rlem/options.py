@@ -20,6 +20,8 @@ DbOption = Annotated[
 NamespaceOption = Annotated[
     str, typer.Option("--namespace", "-n", envvar="RLEM_NAMESPACE", help="Memory namespace.")
 ]
+# Digits of the largest count (MAX_INT) an integer option reads by hand.
+MAX_DIGITS = len(str(MAX_INT))
 StateArgument = Annotated[int, typer.Argument(help="State id (from `rlem memory ls`).", min=1, max=MAX_INT)]
 NStepOption = Annotated[
     str, typer.Option("--n-step", help="Bootstrap horizon n, or 'none' for full returns.")
@@ -30,6 +32,6 @@ def parse_n_step(text: str) -> int | None:
     """`none` or a positive integer, as --n-step takes it."""
     if text.strip().lower() == "none":
         return None
-    if not text.isdigit() or int(text) < 1:
-        fail(f"--n-step must be a positive integer or 'none', got {text!r}")
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS) or int(text) < 1:
+        fail(f"--n-step must be a positive integer or 'none', got {text[:40]!r}")
     return int(text)

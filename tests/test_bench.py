@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.bandwidth import copy_bandwidth_gbs, scan_bound_ms
 from bench.linear_scan import LinearMemory
 from bench.retrieval_compare import flat_ids
@@ -32,6 +34,7 @@ def test_scan_bound_is_bytes_over_bandwidth():
     assert copy_bandwidth_gbs(8, repeats=2) > 0
 
 
+@pytest.mark.slow
 def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.store_bench", "--quick", "--out", str(tmp_path)],
@@ -51,6 +54,7 @@ def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
     assert "| backend |" in (tmp_path / "store.md").read_text()
 
 
+@pytest.mark.slow
 def test_learning_bench_quick_writes_the_matrix_its_verdicts_and_plots(tmp_path: Path):
     chosen = ["taxi/memory-greedy", "taxi/tabular-q", "taxi/random", "frozenlake-4x4/random"]
     result = subprocess.run(

@@ -15,6 +15,7 @@ from memory_store import SentenceTransformerEmbedder
 from memory_store.database import Database
 from memory_store.editing import delete_namespaces, delete_state, open_for_editing, prune, set_q
 from memory_store.inspection import namespace_summaries, state_namespace
+from memory_store.limits import MAX_INT
 from memory_store.namespace_copy import copy_namespaces
 from memory_store.namespaces import get_namespace, list_namespaces
 from memory_store.reembed import reembed
@@ -25,6 +26,8 @@ from rlem.console import console, fail, progress
 from rlem.double_q import second_table
 from rlem.options import DbOption, NamespaceOption, StateArgument
 
+# --older-than is at most 1,000 years of days (not many more overflow Python's dates).
+MAX_DAYS = 365_000
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -85,9 +88,12 @@ def delete_namespace_command(
 def prune_command(
     db: DbOption,
     namespace: NamespaceOption = "default",
-    min_visits: Annotated[int | None, typer.Option(min=1, help="Delete states visited fewer times.")] = None,
+    min_visits: Annotated[
+        int | None, typer.Option(min=1, max=MAX_INT, help="Delete states visited fewer times.")
+    ] = None,
     older_than: Annotated[
-        float | None, typer.Option(min=0, help="Delete states not updated for this many days.")
+        float | None,
+        typer.Option(min=0, max=MAX_DAYS, help="Delete states not updated for this many days."),
     ] = None,
 ) -> None:
     """Delete rarely visited and/or stale states (a state must meet every condition given)."""

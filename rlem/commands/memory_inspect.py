@@ -24,6 +24,7 @@ from memory_store.inspection import (
     show_state,
     storage_note,
 )
+from memory_store.limits import MAX_INT
 from memory_store.namespaces import list_namespaces
 from memory_store.store import open_database
 from rlem.commands.memory_render import (
@@ -101,7 +102,7 @@ def namespaces_command(db: DbOption, as_json: JsonOption = False) -> None:
 def stats_command(
     db: DbOption,
     namespace: NamespaceOption = "default",
-    top: Annotated[int, typer.Option(min=1, help="How many example states to list.")] = 10,
+    top: Annotated[int, typer.Option(min=1, max=MAX_INT, help="How many example states to list.")] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Counts, the Q distribution, the most visited states, states whose best action is not positive."""
@@ -146,7 +147,12 @@ def parse_since(text: str | None) -> datetime | None:
         raise InvalidArgument(
             f"--since wants an ISO date or date-time like 2026-11-28T12:00, got {text!r}"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:  # in UTC, as the database compares: 9999-12-31T23:59-01:00 is beyond year 9999 there
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidArgument(
+            f"--since {text!r} is out of range in UTC: give a date within the years 1 to 9999"
+        ) from None
 
 
 def ls_command(
@@ -154,11 +160,11 @@ def ls_command(
     namespace: NamespaceOption = "default",
     task: Annotated[str | None, typer.Option(help="Only tasks containing this text (any case).")] = None,
     min_visits: Annotated[
-        int | None, typer.Option(min=0, help="Only states visited at least this often.")
+        int | None, typer.Option(min=0, max=MAX_INT, help="Only states visited at least this often.")
     ] = None,
     since: Annotated[str | None, typer.Option(help="Only states updated since (ISO date, UTC).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="States per page.")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="States to skip.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_INT, help="States per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="States to skip.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """List states by id, filtered and a page at a time."""
@@ -250,7 +256,7 @@ def search_command(
 def audit_command(
     db: DbOption,
     namespace: AnyNamespaceOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many rows, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_INT, help="How many rows, newest first.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """The audit log of changes made by hand: when, which command, what, old and new values."""

@@ -13,7 +13,7 @@ from rich.table import Table
 from memory_store import Averaging
 from memory_store.errors import first_problem
 from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
+from rlem.options import MAX_DIGITS, DbOption, NamespaceOption, NStepOption, parse_n_step
 from rlem.policies.factory import PolicySpec
 from rlem.run import Run, RunConfig
 
@@ -32,14 +32,22 @@ def spell_tasks(seeds: list[int]) -> str:
     return ",".join(parts)
 
 
+# Seeds one task list may name: a range like 0-99999999999999 would fill the memory first.
+MAX_TASKS = 1_000_000
+
+
 def parse_tasks(text: str) -> list[int]:
     """`0-19`, `3,5,8`, or a mix: environment seeds."""
     seeds: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, _, high = part.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
-            fail(f"task list {text!r}: use seeds like 0-19 or 3,5,8")
-        seeds.extend(range(int(low), int(high) + 1) if high else [int(low)])
+        # ASCII digits only: "²".isdigit() holds, yet int("²") fails (as does int() of 5000 digits).
+        if not all(n.isascii() and n.isdigit() and len(n) <= MAX_DIGITS for n in (low, high or low)):
+            fail(f"task list {text[:40]!r}: use seeds like 0-19 or 3,5,8")
+        first, last = int(low), int(high or low)
+        if len(seeds) + last - first + 1 > MAX_TASKS:
+            fail(f"task list {text[:40]!r} names more than {MAX_TASKS:,} seeds")
+        seeds.extend(range(first, last + 1))
     return seeds
 
 

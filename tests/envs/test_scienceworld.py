@@ -16,6 +16,7 @@ def boil():
     env.close()
 
 
+@pytest.mark.slow
 def test_a_task_keeps_the_contract(boil):
     counts = check_env(boil, episodes=3, max_steps=150)
     assert counts["episodes"] == 3
@@ -28,6 +29,7 @@ def test_the_task_text_and_valid_actions(boil):
     assert first.text.startswith("This room is called")
 
 
+@pytest.mark.slow
 def test_seeds_pick_variations_within_the_split():
     env = make_env("scienceworld:boil:test")
     try:

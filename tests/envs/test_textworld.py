@@ -17,6 +17,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "spec", ["textworld:simple", "textworld:coin_collector:2", "textworld:treasure_hunter"]
 )
+@pytest.mark.slow
 def test_textworld_challenges_keep_the_contract(spec):
     env = make_env(spec)
     counts = check_env(env, episodes=3, max_steps=200)
@@ -24,6 +25,7 @@ def test_textworld_challenges_keep_the_contract(spec):
     assert counts["episodes"] == 3
 
 
+@pytest.mark.slow
 def test_observations_lose_the_banner_and_status_line_and_games_are_cached(private_cache):
     env = make_env("textworld:coin_collector")
     first = env.reset(seed=4)

@@ -29,6 +29,7 @@ def test_the_non_slippery_lake_is_solved_with_certainty():
     assert play(env, optimum.policy, episodes=5, seed=0) == 1.0
 
 
+@pytest.mark.slow
 def test_the_slippery_optimum_matches_playing_its_policy():
     env = make_env("frozenlake:4x4:slippery:1000")
     optimum = value_iteration(env.env.unwrapped.P)

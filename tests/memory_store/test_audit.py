@@ -30,6 +30,7 @@ def edit_all(store: ExperienceStore, namespace: str, q: float) -> None:
                 set_q(editor, record.id, action.action, q)
 
 
+@pytest.mark.slow
 def test_the_log_lists_newest_first_by_namespace_and_limit(store):
     edit_all(store, "default", 1.0)
     edit_all(store, "other", 2.0)

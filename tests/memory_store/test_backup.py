@@ -154,6 +154,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 180.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_backup_taken_while_four_processes_write_restores_a_consistent_moment(
     db_url, target_url, embedder, tmp_path
 ):
@@ -266,6 +267,7 @@ def test_retrieval_after_a_restore_sees_the_restored_states(db_url, embedder, tm
     ]
 
 
+@pytest.mark.slow
 def test_a_restore_refuses_a_database_that_agents_still_use(db_url, embedder, tmp_path):
     fill(db_url, embedder, ["a"])
     backup = create_backup(db_url, tmp_path / "backups")

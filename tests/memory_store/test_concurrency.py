@@ -32,6 +32,7 @@ def run_workers(target: Callable, url: str, steps: int, vectors: list[np.ndarray
     assert [p.exitcode for p in processes] == [0] * WORKERS
 
 
+@pytest.mark.slow
 def test_eight_writers_on_one_state_and_action_lose_nothing(db_url, embedder):
     steps = 500
     vector = embedder.embed([state_text(writers.TASK, writers.SHARED)])
@@ -45,6 +46,7 @@ def test_eight_writers_on_one_state_and_action_lose_nothing(db_url, embedder):
     assert action.reward == pytest.approx(math.fsum(values) / len(values), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_eight_writers_inserting_their_own_states_all_land(db_url, embedder):
     steps = 40
     texts = [

@@ -62,6 +62,7 @@ PHYSICS = "A lecture on quantum chromodynamics fills the blackboard."
 STOCKS = "Stock prices crashed in October of 1929."
 
 
+@pytest.mark.slow
 def test_the_paper_policy_evicts_from_the_closest_pair_and_refuses_near_duplicates(
     db_url, index_dir, embedder
 ):

@@ -68,6 +68,7 @@ def snapshot_of(store: ExperienceStore) -> list[tuple]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_papers_pools_import_with_exact_counts_and_q_values(store, name):
     path = pool(name)
@@ -77,6 +78,7 @@ def test_the_papers_pools_import_with_exact_counts_and_q_values(store, name):
     assert stored == q_values_in(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_rememberer_yaml_export_and_import_round_trip(store, db_url, embedder, index_dir, tmp_path, name):
     import_memory(store, pool(name), "rememberer-yaml")

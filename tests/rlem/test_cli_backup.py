@@ -48,6 +48,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
 
 
+@pytest.mark.slow
 def test_a_flipped_byte_fails_verify_and_restore_and_leaves_the_target_alone(
     db_url, target_url, embedder, tmp_path
 ):
@@ -107,6 +108,7 @@ def restore_started(url: str) -> bool:
         )
 
 
+@pytest.mark.slow
 def test_a_restore_killed_halfway_leaves_the_old_database_as_it_was(db_url, embedder, tmp_path):
     fill(db_url, embedder, ["a", "b"])
     backup = create_backup(db_url, tmp_path / "backups")
@@ -151,6 +153,7 @@ def test_a_restore_killed_halfway_leaves_the_old_database_as_it_was(db_url, embe
             drop_copies(db_url)
 
 
+@pytest.mark.slow
 def test_restoring_over_data_needs_force(db_url, target_url, embedder, tmp_path):
     fill(db_url, embedder, ["a", "b"])
     backup = create_backup(db_url, tmp_path / "backups")
@@ -165,6 +168,7 @@ def test_restoring_over_data_needs_force(db_url, target_url, embedder, tmp_path)
     assert export_all(target_url, embedder, tmp_path / "r") == export_all(db_url, embedder, tmp_path / "s")
 
 
+@pytest.mark.slow
 def test_create_keep_and_list(db_url, embedder, tmp_path):
     fill(db_url, embedder, ["a"])
     folder = tmp_path / "backups"

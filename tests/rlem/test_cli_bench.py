@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PG_PROBLEM, PG_URL, REQUIRE_PG
 
 
@@ -65,6 +67,7 @@ def check_policy(section: dict) -> None:
     assert section["sharing"]["speedup"] > 0 and section["sharing"]["max_score_gap"] < 1e-3
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     out = tmp_path / "results"  # given relative to the working directory, outside the checkout
     result = rlem("bench", "--quick", "--out", "results", "--pg-url", PG_URL, cwd=tmp_path)
@@ -93,6 +96,7 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     assert updated["retrieval"]["started_at"] >= sections["retrieval"]["started_at"]
 
 
+@pytest.mark.slow
 def test_only_names_known_parts(tmp_path: Path):
     result = rlem("bench", "--quick", "--only", "retrieval,nothing", "--out", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1

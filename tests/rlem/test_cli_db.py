@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from memory_store.schema import head_revision
 from tests.memory_store.test_schema import at_first_revision_with_data
 
@@ -18,6 +20,7 @@ def rlem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_upgrade_creates_then_reports_current(db_url):
     first = rlem("db", "upgrade", "--db", db_url)
     assert first.returncode == 0, first.stderr
@@ -28,6 +31,7 @@ def test_upgrade_creates_then_reports_current(db_url):
     assert f"revision {HEAD}, newest {HEAD} (up to date)" in status.stdout
 
 
+@pytest.mark.slow
 def test_status_and_upgrade_of_an_old_database(db_url):
     at_first_revision_with_data(db_url)
     assert (
@@ -39,6 +43,7 @@ def test_status_and_upgrade_of_an_old_database(db_url):
     assert f"from revision 0001 to {HEAD}" in upgraded.stdout
 
 
+@pytest.mark.slow
 def test_bad_urls_fail_with_one_line_and_exit_1(tmp_path: Path):
     for url, message in [
         ("mysql://root@localhost/test", "unsupported database 'mysql'"),
@@ -53,6 +58,7 @@ def test_bad_urls_fail_with_one_line_and_exit_1(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_demo_round_trip_on_the_default_sqlite_file(tmp_path: Path):
     result = rlem("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -119,6 +119,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_input_is_one_line_and_changes_nothing(case, memory, tmp_path):
     build, message = CASES[case]
@@ -132,6 +133,7 @@ def test_hostile_input_is_one_line_and_changes_nothing(case, memory, tmp_path):
     assert contents(memory) == before
 
 
+@pytest.mark.slow
 def test_import_into_a_sqlite_file_of_another_program_is_refused_like_any_command(tmp_path):
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as connection:
@@ -149,6 +151,7 @@ def test_import_into_a_sqlite_file_of_another_program_is_refused_like_any_comman
     assert tables == ["users"]
 
 
+@pytest.mark.slow
 def test_a_newer_or_faked_schema_is_named_by_every_command(memory):
     db = Database(parse_url(memory))
     with db.write_engine.begin() as connection:

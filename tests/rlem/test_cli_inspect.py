@@ -45,6 +45,7 @@ def one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_listing_commands_print_tables_and_json(db_url, filled):
     [default, second] = as_json("memory", "namespaces", "--db", db_url)["namespaces"]
     assert (default["name"], default["states"], default["actions"], default["embedding_dim"]) == (
@@ -74,6 +75,7 @@ def test_listing_commands_print_tables_and_json(db_url, filled):
     assert as_json("memory", "audit", "--db", db_url) == []
 
 
+@pytest.mark.slow
 def test_search_returns_what_the_agent_retrieves(db_url, filled, embedder):
     query = "A trolley of books to put back."
     found = as_json("memory", "search", query, "--db", db_url, "--task", TASK, "-k", "3")
@@ -89,6 +91,7 @@ def test_search_returns_what_the_agent_retrieves(db_url, filled, embedder):
     assert found["hits"][0]["experience"]["observation"] == "A cart full of returned books."
 
 
+@pytest.mark.slow
 def test_every_destructive_command_leaves_an_audit_row(db_url, filled):
     reading = str(filled["The reading room is quiet."])
     edited = rlem("memory", "edit", reading, "--action", "shout", "--q", "0.5", "--db", db_url)
@@ -119,6 +122,7 @@ def test_every_destructive_command_leaves_an_audit_row(db_url, filled):
     assert audit_commands(db_url)[:2] == ["delete-namespace", "delete-namespace"]
 
 
+@pytest.mark.slow
 def test_copy_then_reembed_from_the_command_line(db_url, filled, tmp_path):
     model = build_dense_model(tmp_path / "minilm-dense")
     target = f"sqlite:///{tmp_path / 'copy.db'}"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.memory_store.test_transfer import pool
 from tests.rlem.test_cli_db import rlem
 from tests.rlem.test_trajectory import episode, write_lines
 
 
+@pytest.mark.slow
 def test_replaying_a_log_twice_into_fresh_databases_gives_identical_exports(tmp_path: Path):
     log = write_lines(
         tmp_path / "log.jsonl",
@@ -47,6 +50,7 @@ def test_a_bad_line_applies_nothing_and_exits_1(tmp_path: Path):
     assert not (tmp_path / "memory.db").exists()
 
 
+@pytest.mark.slow
 def test_bad_rule_settings_exit_1_with_one_line(tmp_path: Path):
     log = write_lines(tmp_path / "log.jsonl", [json.dumps(episode())])
     url = f"sqlite:///{tmp_path / 'memory.db'}"
@@ -60,6 +64,7 @@ def test_bad_rule_settings_exit_1_with_one_line(tmp_path: Path):
         assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_importing_a_pool_and_an_unsafe_file(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'memory.db'}"
     imported = rlem("memory", "import", str(pool("init_pool.wq.yaml")), "--db", url, "-f", "rememberer-yaml")

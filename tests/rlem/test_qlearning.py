@@ -139,6 +139,7 @@ def assert_matches(store: ExperienceStore, table: dict[tuple[str, str], Entry]) 
             assert action.reward == pytest.approx(entry.reward[action.action], abs=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=rules, episodes=st.lists(episode_logs(), min_size=1, max_size=3))
 def test_replay_matches_the_equations(embedder, rule, episodes):

@@ -79,6 +79,7 @@ def replayed_memory(training: list, tmp_path: Path) -> dict:
     return memory_of(fresh, "default", tmp_path / "replayed.json")
 
 
+@pytest.mark.slow
 def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     rows = execute(config(db), tmp_path / "out")
@@ -100,6 +101,7 @@ def test_evaluation_episodes_never_write(tmp_path: Path):
     assert len(read_episodes(tmp_path / "out" / "eval_trajectories.jsonl")) == 2
 
 
+@pytest.mark.slow
 def test_a_finished_run_resumes_to_nothing_and_other_settings_are_refused(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     execute(config(db), tmp_path / "out")
@@ -127,6 +129,7 @@ def test_lines_of_an_episode_whose_updates_never_committed_are_dropped(tmp_path:
     assert "e9-train-99" not in (out / "trajectories.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     out = tmp_path / "out"
@@ -183,6 +186,7 @@ def test_double_q_runs_write_both_tables(tmp_path: Path):
             assert s.action_count() > 0
 
 
+@pytest.mark.slow
 def test_static_memory_shows_fixed_exemplars_and_never_writes(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     execute(config(db, epochs=1), tmp_path / "learned")
@@ -223,6 +227,7 @@ def test_a_training_episode_records_the_memory_with_its_own_updates(tmp_path: Pa
         assert [r["memory_size"] for r in rows if r["split"] == "train"] == [len(store)]
 
 
+@pytest.mark.slow
 def test_the_classic_4x4_map_is_learned_with_the_default_settings(tmp_path: Path):
     # Only the environment and the policy are given (and three of the default ten held-out episodes,
     # to keep the test short): on the classic map neighbouring cells read alike to the embedder, and

@@ -12,6 +12,7 @@ from rlem.policies.gguf import converted
 from rlem.policies.hf import packaged_model
 
 
+@pytest.mark.slow
 def test_the_packaged_gguf_converts_once_to_the_same_weights_and_tokenizer(model_cache: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -13,6 +13,9 @@ from rlem.policies.base import Situation, check_policy, followed_advice
 from rlem.policies.hf import HFConfig, HFPolicy, value_bonus
 from rlem.policies.values import action_values
 
+# Real models loaded and run: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ACTIONS = ("go north", "go south", "open the door", "wait")
 

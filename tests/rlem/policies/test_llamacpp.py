@@ -7,6 +7,9 @@ import pytest
 from rlem.policies.base import Situation, check_policy
 from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
 
+# Real models loaded and run: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 ACTIONS = ("go out", "go to bed", "wait")
 PROMPT = "Task: Leave the house.\nObservation: The front door is open.\nThe action that succeeded here:"
 

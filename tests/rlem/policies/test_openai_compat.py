@@ -68,6 +68,7 @@ def test_the_api_key_comes_from_the_named_variable(monkeypatch):
     assert OpenAIPolicy(OpenAIConfig(model="m", api_key_env="RLEM_TEST_KEY")).api_key == "secret"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["generate", "score"])
 def test_against_a_real_llama_cpp_server(llama_server, mode):
     prompt = "Task: Leave the house.\nObservation: The front door is open.\nThe action that succeeded here:"

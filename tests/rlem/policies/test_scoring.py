@@ -7,6 +7,9 @@ import torch
 
 from rlem.policies.scoring import Scorer
 
+# Real models loaded and run: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 
 def naive(model, prompt: list[int], candidate: list[int]) -> float:
     ids = torch.tensor([prompt + candidate])

@@ -56,6 +56,12 @@ def parse_url(url: str) -> URL:
     raise DatabaseURLError(f"unsupported database {backend!r} in {url!r}: use {SUPPORTED_URLS}")
 
 
+def require_existing(parsed: URL) -> None:
+    """Refuse a SQLite URL whose file is missing, for commands that only read: they must not create it."""
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).exists():
+        raise DatabaseUnavailable(f"no memory database at {parsed.database}")
+
+
 def check_sqlite_path(database: str | None) -> None:
     """Refuse SQLite targets that cannot hold a shared, persistent memory."""
     if not database or database == ":memory:" or database.startswith("file::memory:"):

@@ -60,7 +60,8 @@ class RunConfig(BaseModel):
     test_tasks: list[int] = Field(default_factory=lambda: list(range(1000, 1010)))
     db: str = DEFAULT_URL
     namespace: str = "default"
-    num_envs: int = Field(default=1, ge=1)
+    # Each is an environment in this process (a TextWorld game, a ScienceWorld JVM): hundreds at most.
+    num_envs: int = Field(default=1, ge=1, le=256)
     # The update rule's own defaults (rlem.qlearning.Rule).
     n_step: int | None = Field(default=Rule.n_step, ge=1)
     gamma: float = Field(default=Rule.gamma, ge=0, le=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memory_store.database import Database, parse_url
+from memory_store.database import Database, parse_url, require_existing
 from memory_store.schema import current_revision, describe, head_revision, upgrade
 from rlem.console import console
 from rlem.options import DbOption
@@ -41,6 +41,7 @@ def upgrade_command(db: DbOption) -> None:
 @app.command("status")
 def status_command(db: DbOption) -> None:
     """Show the database's schema revision and the newest one this rlem knows."""
+    require_existing(parse_url(db))
     database = connect(db)
     try:
         with database.engine.connect() as connection:

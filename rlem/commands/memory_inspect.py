@@ -15,8 +15,8 @@ import typer
 
 from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, default_embedder
 from memory_store.audit import audit_log
-from memory_store.database import Database, parse_url
-from memory_store.errors import DatabaseUnavailable, InvalidArgument
+from memory_store.database import Database, parse_url, require_existing
+from memory_store.errors import InvalidArgument
 from memory_store.inspection import (
     list_states,
     namespace_stats,
@@ -56,9 +56,7 @@ ModelOption = Annotated[
 @contextmanager
 def connected(url: str) -> Iterator[Database]:
     """An existing memory database, closed afterwards; a missing SQLite file is an error, not created."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).exists():
-        raise DatabaseUnavailable(f"no memory database at {parsed.database}")
+    require_existing(parse_url(url))
     db = open_database(url, create=False)
     try:
         yield db

@@ -45,6 +45,8 @@ def parse_tasks(text: str) -> list[int]:
         if not all(n.isascii() and n.isdigit() and len(n) <= MAX_DIGITS for n in (low, high or low)):
             fail(f"task list {text[:40]!r}: use seeds like 0-19 or 3,5,8")
         first, last = int(low), int(high or low)
+        if last < first:
+            fail(f"task range {part!r} runs backwards: write it low-high, like {last}-{first}")
         if len(seeds) + last - first + 1 > MAX_TASKS:
             fail(f"task list {text[:40]!r} names more than {MAX_TASKS:,} seeds")
         seeds.extend(range(first, last + 1))

@@ -196,3 +196,37 @@ def test_usage_errors_are_one_line_with_exit_code_2():
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: Missing argument") and line.endswith("(see `rlem memory show --help`)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train-tasks", "5-1"], "task range '5-1' runs backwards: write it low-high, like 1-5"),
+        (["--num-envs", "100000"], "run settings: num_envs: Input should be less than or equal to 256"),
+    ],
+)
+def test_run_settings_out_of_range_are_one_line_and_claim_nothing(args, message, tmp_path):
+    out, db = tmp_path / "run", tmp_path / "m.db"
+    result = rlem(
+        "run",
+        "--env",
+        "frozenlake",
+        "--policy",
+        "random",
+        "--out",
+        str(out),
+        "--db",
+        f"sqlite:///{db}",
+        *args,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
+    assert not out.exists() and not db.exists()
+
+
+def test_db_status_of_a_missing_file_says_so_and_creates_nothing(tmp_path):
+    missing = tmp_path / "missing.db"
+    result = rlem("db", "status", "--db", f"sqlite:///{missing}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: no memory database at {missing}"]
+    assert not missing.exists()

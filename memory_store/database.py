@@ -3,9 +3,10 @@
 SQLite writers take the database lock up front (`BEGIN IMMEDIATE`), so a read-modify-write inside
 one transaction never interleaves with another process. PostgreSQL writers lock the rows they
 change (`SELECT ... FOR UPDATE`). Both retry when the database reports a transient conflict, and
-a write transaction whose connection was lost (a server restart, a failover, `pg_terminate_backend`)
-is run again on a new connection, with backoff, for up to `reconnect_s` seconds: the server rolled
-back what it had not committed. Stale pooled connections are replaced before use (pre-ping).
+a transaction whose connection was lost (a server restart, a failover, `pg_terminate_backend`) is
+run again on a new connection, with backoff, for up to `reconnect_s` seconds: the server rolled
+back what it had not committed. Reads given as a function (`read_call`) are run again the same
+way. Stale pooled connections are replaced before use (pre-ping).
 """
 
 from __future__ import annotations
@@ -176,8 +177,8 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A session for reading; its transaction ends when the block does.
 
-        A connection lost in the block is reported as DatabaseUnavailable (the block cannot be rerun
-        from here; pre-ping makes this rare)."""
+        A connection lost in the block is reported as DatabaseUnavailable (a block cannot be rerun:
+        `read_call` reruns a function instead; pre-ping makes this rare)."""
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
                 yield session
@@ -199,11 +200,23 @@ class Database:
 
         `on_failure` runs after every attempt that did not commit, before it is retried or raised.
         """
+        return self.retrying(self.write_engine, work, on_failure)
+
+    def read_call(self, work: Callable[[Session], T], on_failure: Callable[[], None] | None = None) -> T:
+        """Run `work` in a read session; a lost connection runs it again on a new one, as for writes
+        (a read changes nothing, so running it twice is safe)."""
+        return self.retrying(self.engine, work, on_failure)
+
+    def retrying(
+        self, engine: Engine, work: Callable[[Session], T], on_failure: Callable[[], None] | None
+    ) -> T:
+        """Run `work` in a transaction on `engine` until it returns: again after a lock conflict (for
+        up to retry_deadline_s) or a lost connection (for up to reconnect_s), with backoff."""
         start = time.monotonic()
         attempt = 0
         while True:
             try:
-                with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+                with Session(engine, expire_on_commit=False) as session, session.begin():
                     return work(session)
             except BaseException as exc:
                 if on_failure is not None:
@@ -225,7 +238,7 @@ class Database:
                 reason = describe(exc)
             attempt += 1
             pause = min(0.01 * 2**attempt, longest) * (0.5 + random.random())
-            log.debug("write failed (%s); retry %d in %.3fs", reason, attempt, pause)
+            log.debug("transaction failed (%s); retry %d in %.3fs", reason, attempt, pause)
             time.sleep(pause)
 
     def close(self) -> None:

@@ -146,14 +146,25 @@ class ExperienceStore:
             yield StoreTransaction(self, session, writing=False)
 
     def transaction(self, work: Callable[[StoreTransaction], T]) -> T:
-        """Run `work` in one write transaction (retried as a whole on lock conflicts) and commit it."""
+        """Run `work` in one write transaction (retried as a whole on lock conflicts and lost
+        connections) and commit it."""
+        return self.attempted(work, writing=True)
+
+    def read(self, work: Callable[[StoreTransaction], T]) -> T:
+        """Run `work` on a read-only view of the namespace (run again if the connection is lost)."""
+        return self.attempted(work, writing=False)
+
+    def attempted(self, work: Callable[[StoreTransaction], T], *, writing: bool) -> T:
+        """Run `work` in a transaction the database may run again; what a failed attempt put in the
+        in-memory index is taken out before the next."""
         attempt: list[StoreTransaction] = []
 
         def run(session: Session) -> T:
-            attempt[:] = [StoreTransaction(self, session, writing=True)]
+            attempt[:] = [StoreTransaction(self, session, writing=writing)]
             return work(attempt[0])
 
-        return self.db.write(run, on_failure=lambda: attempt[0].undo() if attempt else None)
+        undo = lambda: attempt[0].undo() if attempt else None  # noqa: E731
+        return (self.db.write if writing else self.db.read_call)(run, on_failure=undo)
 
     # Shortcuts: each is one transaction
 
@@ -163,48 +174,39 @@ class ExperienceStore:
 
     def __len__(self) -> int:
         """How many states the namespace holds."""
-        with self.reading() as tx:
-            return len(tx)
+        return self.read(len)
 
     def get(self, task: str, observation: str) -> ExperienceRecord | None:
         """The stored state with exactly this task and observation, if any."""
-        with self.reading() as tx:
-            return tx.get(task, observation)
+        return self.read(lambda tx: tx.get(task, observation))
 
     def top_k(self, task: str, observation: str, k: int = 8) -> list[Retrieved]:
         """The k stored states most similar to (task, observation), most similar first, ties by id."""
-        with self.reading() as tx:
-            return tx.top_k(task, observation, k)
+        return self.read(lambda tx: tx.top_k(task, observation, k))
 
     def nearest(self, vector: np.ndarray, k: int = 8) -> list[Retrieved]:
         """The k stored states most similar to a query vector."""
-        with self.reading() as tx:
-            return tx.nearest(vector, k)
+        return self.read(lambda tx: tx.nearest(vector, k))
 
     def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
         """The stored states that read as (task, observation) (see StoreTransaction.same_situation)."""
-        with self.reading() as tx:
-            return tx.same_situation(task, observation)
+        return self.read(lambda tx: tx.same_situation(task, observation))
 
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
         """The bootstrap value max_a Q(s, a) of a state (see StoreTransaction.max_q)."""
-        with self.reading() as tx:
-            return tx.max_q(task, observation, floor)
+        return self.read(lambda tx: tx.max_q(task, observation, floor))
 
     def evictions(self) -> list[EvictionRecord]:
         """The eviction log of this namespace, oldest first."""
-        with self.reading() as tx:
-            return tx.evictions()
+        return self.read(lambda tx: tx.evictions())
 
     def records(self) -> list[ExperienceRecord]:
         """Every state of the namespace with its actions, oldest first."""
-        with self.reading() as tx:
-            return tx.records()
+        return self.read(lambda tx: tx.records())
 
     def action_count(self) -> int:
         """How many (state, action) values the namespace holds."""
-        with self.reading() as tx:
-            return tx.action_count()
+        return self.read(lambda tx: tx.action_count())
 
     def embed(self, task: str, observation: str) -> np.ndarray:
         """The embedding of one state's text (a query's, say: no stored state need have it)."""
@@ -239,8 +241,7 @@ class ExperienceStore:
         check_rule(mode, lr)
         for item in updates:
             check_update(item, self.config.limits)
-        with self.reading() as tx:
-            missing = tx.new_states(updates)
+        missing = self.read(lambda tx: tx.new_states(updates))
         vectors = self.vectors_for(missing)
         return self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
 
@@ -282,8 +283,7 @@ class ExperienceStore:
     def save_index(self) -> None:
         """Persist the index beside the database (if persistence is on)."""
         if self.index_file is not None:
-            with self.reading() as tx:
-                tx.refresh_index()
+            self.read(StoreTransaction.refresh_index)
             assert self.point is not None, "refresh_index leaves a sync point"
             self.index_file.save(self.index, self.namespace.embedding_model, self.point.counters.generation)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from memory_store import Averaging, ExperienceStore, StoreConfig, Update
 from memory_store.database import Database, parse_url
 from memory_store.errors import DatabaseUnavailable, DatabaseURLError
 from memory_store.store import open_database
-from tests.conftest import admin_connection, create_pg_database, drop_pg_database, require_postgres
+from tests.conftest import admin_connection
 
 
 @pytest.mark.parametrize(
@@ -55,15 +54,6 @@ def test_an_unreachable_postgres_server_is_reported():
         DatabaseUnavailable, match=r"cannot open database postgresql\+psycopg://postgres@127.0.0.1:9/x"
     ):
         open_database("postgresql+psycopg://postgres@127.0.0.1:9/x")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (skipped, saying why, without a server)."""
-    require_postgres()
-    url = create_pg_database()
-    yield url
-    drop_pg_database(url)
 
 
 def terminate(backend_pid: int) -> None:

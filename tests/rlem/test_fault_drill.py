@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import selectinload
 
 from memory_store import ExperienceStore, StoreConfig
@@ -34,6 +35,7 @@ from memory_store.records import ActionRecord, StateSnapshot
 from memory_store.store import open_database
 from memory_store.sync import load_embeddings
 from rlem.trajectory import read_episodes
+from tests.conftest import admin_connection
 from tests.memory_store.test_backup import new_target
 from tests.rlem.test_run import memory_of, replayed_memory
 
@@ -219,6 +221,44 @@ def test_a_run_killed_again_and_again_resumes_to_the_replay_of_what_it_committed
     replayed = replayed_memory(training, tmp_path / "replay-final")
     assert memory_of(db_url, "default", tmp_path / "memory.json") == replayed
     assert_index_agrees(db_url, "default")
+
+
+def cut_connections(database: str) -> int:
+    """Terminate every server process serving the database (as a failover would); how many."""
+    with admin_connection() as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return sum(1 for (done,) in rows if done)
+
+
+@pytest.mark.postgres
+def test_a_run_whose_postgresql_connections_are_cut_again_and_again_finishes_exactly(pg_url, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", "--policy", "memory-greedy", "--env", "frozenlake:4x4:random", "--epochs", "2"]
+    args += ["--train-tasks", "0-9", "--test-tasks", "100-101", "--gamma", "0.9", "--n-step", "none"]
+    run = subprocess.Popen(
+        rlem_command(*args, "--db", pg_url, "--out", str(out)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    cuts, draw = 0, random.Random("cuts")
+    while run.poll() is None:
+        time.sleep(draw.uniform(0.5, 2.0))  # failovers, not a server that never stays up
+        cuts += cut_connections(make_url(pg_url).database)
+    stderr = run.stderr.read().decode()
+    assert run.returncode == 0, stderr[-3000:]
+    assert cuts >= 3, f"only {cuts} connections were cut; the run ended too soon to test anything"
+    assert "lost the connection" in stderr
+    training = read_episodes(out / "trajectories.jsonl")
+    assert len(training) == len(committed_training(pg_url, out)) == 2 * 10
+    (tmp_path / "replay").mkdir()
+    assert memory_of(pg_url, "default", tmp_path / "memory.json") == replayed_memory(
+        training, tmp_path / "replay"
+    )
+    assert_index_agrees(pg_url, "default")
 
 
 def test_backup_create_killed_leaves_the_source_alone_and_only_complete_backups(db_url, tmp_path):

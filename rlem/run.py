@@ -208,8 +208,7 @@ class Run:
             json.loads(line) for line in self.path("episodes.jsonl").read_text().splitlines() if line.strip()
         ]
         if self.store is not None and self.config.memory == "rlem":
-            with self.store.reading() as tx:
-                committed = tx.journaled(self.run_id)
+            committed = self.store.read(lambda tx: tx.journaled(self.run_id))
             keep = {e["key"] for e in episodes if e["split"] == "eval" or e["key"] in committed}
         else:
             keep = {e["key"] for e in episodes}

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
-from memory_store.errors import DatabaseUnavailable, DatabaseURLError
+from memory_store.errors import DatabaseUnavailable, DatabaseURLError, os_reason
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def check_sqlite_path(database: str | None) -> None:
     try:
         is_dir, exists, parent_exists = path.is_dir(), path.exists(), path.parent.exists()
     except OSError as exc:  # a name too long for the file system, say
-        raise DatabaseURLError(f"cannot use {path}: {(exc.strerror or str(exc)).lower()}") from None
+        raise DatabaseURLError(f"cannot use {path}: {os_reason(exc)}") from None
     if is_dir:
         raise DatabaseURLError(f"{path} is a directory, not a SQLite database file")
     if not exists:
@@ -85,7 +85,7 @@ def check_sqlite_path(database: str | None) -> None:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
     except OSError as exc:
-        raise DatabaseUnavailable(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
+        raise DatabaseUnavailable(f"cannot read {path}: {os_reason(exc)}") from None
     if header and header != SQLITE_HEADER:
         raise DatabaseURLError(f"{path} is not a SQLite database (unexpected file header)")
 

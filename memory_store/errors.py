@@ -49,6 +49,11 @@ class InvalidFile(StoreError):
     """A file to import or replay is unreadable or does not match its format."""
 
 
+def os_reason(exc: OSError) -> str:
+    """What the operating system said went wrong, in lower case for the middle of a sentence."""
+    return (exc.strerror or str(exc)).lower()
+
+
 def one_line(text: str) -> str:
     """`text` with line breaks and other unprintable characters escaped (`\\n`), so it stays one line."""
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace as replace_field
 from pathlib import Path
 from typing import TypeVar
@@ -138,12 +137,6 @@ class ExperienceStore:
         return VectorIndex(self.dim, self.config.index_kind, **self.index_options())
 
     # Transactions
-
-    @contextmanager
-    def reading(self) -> Iterator[StoreTransaction]:
-        """A read-only view of the namespace for the length of the block."""
-        with self.db.read() as session:
-            yield StoreTransaction(self, session, writing=False)
 
     def transaction(self, work: Callable[[StoreTransaction], T]) -> T:
         """Run `work` in one write transaction (retried as a whole on lock conflicts and lost

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memory_store import json_format, rememberer_format
-from memory_store.errors import InvalidArgument, InvalidFile
+from memory_store.errors import InvalidArgument, InvalidFile, os_reason
 from memory_store.limits import Limits, check_snapshot
 from memory_store.records import ExperienceRecord, StateSnapshot
 from memory_store.store import ExperienceStore
@@ -37,7 +37,7 @@ def export_memory(store: ExperienceStore, path: Path, fmt: str) -> int:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk has its own message
             raise
-        raise InvalidArgument(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
+        raise InvalidArgument(f"cannot write {path}: {os_reason(exc)}") from None
     return len(records)
 
 

@@ -28,10 +28,16 @@ NStepOption = Annotated[
 ]
 
 
+def is_count(text: str) -> bool:
+    """Whether `text` is a count an option reads by hand: ASCII digits ("²" is a digit to Python,
+    yet not to int()), no more of them than MAX_INT has."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
+
+
 def parse_n_step(text: str) -> int | None:
     """`none` or a positive integer, as --n-step takes it."""
     if text.strip().lower() == "none":
         return None
-    if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS) or int(text) < 1:
+    if not is_count(text) or int(text) < 1:
         fail(f"--n-step must be a positive integer or 'none', got {text[:40]!r}")
     return int(text)

@@ -13,7 +13,7 @@ from rich.table import Table
 from memory_store import Averaging
 from memory_store.errors import first_problem
 from rlem.console import console, fail, progress
-from rlem.options import MAX_DIGITS, DbOption, NamespaceOption, NStepOption, parse_n_step
+from rlem.options import DbOption, NamespaceOption, NStepOption, is_count, parse_n_step
 from rlem.policies.factory import PolicySpec
 from rlem.run import Run, RunConfig
 
@@ -41,8 +41,7 @@ def parse_tasks(text: str) -> list[int]:
     seeds: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, _, high = part.partition("-")
-        # ASCII digits only: "²".isdigit() holds, yet int("²") fails (as does int() of 5000 digits).
-        if not all(n.isascii() and n.isdigit() and len(n) <= MAX_DIGITS for n in (low, high or low)):
+        if not all(is_count(n) for n in (low, high or low)):
             fail(f"task list {text[:40]!r}: use seeds like 0-19 or 3,5,8")
         first, last = int(low), int(high or low)
         if last < first:

@@ -12,8 +12,8 @@ import numpy as np
 from bench.machine import load_average
 from bench.synthetic import fill_sqlite
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.embedder import Embedder
-from memory_store.index import INDEX_KINDS, IndexKind, VectorIndex
+from memory_store.vectors.embedder import Embedder
+from memory_store.vectors.index import INDEX_KINDS, IndexKind, VectorIndex
 
 Advance = Callable[[int], None]
 NAMESPACE = "bench"

@@ -21,7 +21,7 @@ from bench.linear_scan import LinearMemory
 from bench.machine import load_average
 from bench.retrieval import bench_index, recall, timed_queries
 from bench.synthetic import Clusters
-from memory_store.index import VectorIndex
+from memory_store.vectors.index import VectorIndex
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from sqlalchemy import select
 from bench.machine import load_average
 from bench.synthetic import ACTIONS, Clusters, fill_sqlite
 from memory_store import ExperienceStore, Retrieved, StoreConfig, open_database
-from memory_store.embedder import Embedder
-from memory_store.index import IndexKind
-from memory_store.models import Experience
+from memory_store.db.models import Experience
+from memory_store.vectors.embedder import Embedder
+from memory_store.vectors.index import IndexKind
 from rlem.double_q import retrieve
 from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
 from rlem.policies.hf import packaged_model

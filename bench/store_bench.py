@@ -32,7 +32,7 @@ from bench.retrieval import bench_index, bench_store
 from bench.synthetic import Clusters
 from bench.updates import UpdateResult, WriterPool, run_updates, scratch_postgres, skipped
 from memory_store import default_embedder
-from memory_store.embedder import Embedder
+from memory_store.vectors.embedder import Embedder
 
 SCHEMA_VERSION = 1
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -29,7 +29,7 @@ from bench.machine import describe_machine, load_average
 from bench.suite_plots import plot_sections
 from bench.suite_report import render_document, render_part
 from memory_store import default_embedder
-from memory_store.embedder import Embedder
+from memory_store.vectors.embedder import Embedder
 from rlem.errors import RlemError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import insert, update
 
 from memory_store import open_database
-from memory_store.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
-from memory_store.namespaces import open_namespace
+from memory_store.db.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
+from memory_store.db.namespaces import open_namespace
 
 ACTIONS = ("click search", "type query")
 FILL_CHUNK = 5000

@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 
 from bench.machine import load_average
 from memory_store import ExperienceStore, StoreConfig, Update, default_embedder, open_database
-from memory_store.embedder import Embedder
-from memory_store.models import ActionValue, Experience, Namespace
+from memory_store.db.models import ActionValue, Experience, Namespace
+from memory_store.vectors.embedder import Embedder
 
 ACTIONS = ("open item", "add to cart", "go back", "search again")
 BARRIER_TIMEOUT_S = 600.0

@@ -8,10 +8,10 @@ with ExperienceStore.open(StoreConfig(url="sqlite:///memory.db")) as store:
 
 from memory_store.averaging import Averaging
 from memory_store.config import Capacity, StoreConfig
-from memory_store.embedder import Embedder, SentenceTransformerEmbedder, default_embedder, state_text
 from memory_store.errors import StoreError
 from memory_store.records import ActionRecord, ExperienceRecord, Outcome, Retrieved, Update, pooled
 from memory_store.store import ExperienceStore, open_database
+from memory_store.vectors.embedder import Embedder, SentenceTransformerEmbedder, default_embedder, state_text
 
 __all__ = [
     "ActionRecord",

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from memory_store.embedder import RetrievalText
-from memory_store.eviction import EvictionPolicy
-from memory_store.index import IndexKind
 from memory_store.limits import Limits
 from memory_store.names import check_name
+from memory_store.vectors.embedder import RetrievalText
+from memory_store.vectors.eviction import EvictionPolicy
+from memory_store.vectors.index import IndexKind
 
 DEFAULT_URL = "sqlite:///rlem-data/memory.db"
 

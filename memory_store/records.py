@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
-from memory_store.models import ActionValue, Eviction, Experience
+from memory_store.db.models import ActionValue, Eviction, Experience
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,18 @@ from sqlalchemy.orm import Session
 
 from memory_store.averaging import Averaging
 from memory_store.config import DEFAULT_URL, Capacity, StoreConfig
-from memory_store.database import Database, parse_url
-from memory_store.embedder import Embedder, default_embedder, state_text
-from memory_store.eviction import NearestPairs
-from memory_store.index import VectorIndex, check_vectors, normalized
-from memory_store.index_file import IndexFile, database_index_dir
+from memory_store.db.database import Database, parse_url
+from memory_store.db.models import state_hash
+from memory_store.db.namespaces import NamespaceInfo, open_namespace, set_capacity
+from memory_store.db.schema import ensure_current
 from memory_store.limits import check_snapshot, check_unicode, check_update
-from memory_store.models import state_hash
-from memory_store.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
-from memory_store.schema import ensure_current
-from memory_store.sync import SyncPoint, counters, full_sync
 from memory_store.transaction import StoreTransaction, check_rule
+from memory_store.vectors.embedder import Embedder, default_embedder, state_text
+from memory_store.vectors.eviction import NearestPairs
+from memory_store.vectors.index import VectorIndex, check_vectors, normalized
+from memory_store.vectors.index_file import IndexFile, database_index_dir
+from memory_store.vectors.sync import SyncPoint, counters, full_sync
 
 log = logging.getLogger(__name__)
 

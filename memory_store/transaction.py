@@ -16,10 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging
-from memory_store.errors import InvalidArgument
-from memory_store.eviction import NearestPairs
-from memory_store.index import check_vectors, normalized
-from memory_store.models import (
+from memory_store.db.models import (
     ActionValue,
     Eviction,
     Experience,
@@ -28,6 +25,7 @@ from memory_store.models import (
     observation_hash,
     state_hash,
 )
+from memory_store.errors import InvalidArgument
 from memory_store.records import (
     EvictionRecord,
     ExperienceRecord,
@@ -37,7 +35,9 @@ from memory_store.records import (
     Update,
     pooled,
 )
-from memory_store.sync import SyncPoint, VectorMirror, count_change, counters, decode, sync
+from memory_store.vectors.eviction import NearestPairs
+from memory_store.vectors.index import check_vectors, normalized
+from memory_store.vectors.sync import SyncPoint, VectorMirror, count_change, counters, decode, sync
 from memory_store.writes import apply_updates, put_states
 
 if TYPE_CHECKING:

@@ -13,11 +13,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging, blend
+from memory_store.db.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
 from memory_store.errors import InvalidArgument
-from memory_store.eviction import NearestPairs, admit_lru, admit_paper, evict_state, prune_actions, record
-from memory_store.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
 from memory_store.records import Outcome, StateSnapshot, Update
-from memory_store.sync import count_change
+from memory_store.vectors.eviction import (
+    NearestPairs,
+    admit_lru,
+    admit_paper,
+    evict_state,
+    prune_actions,
+    record,
+)
+from memory_store.vectors.sync import count_change
 
 Embed = Callable[[Update], np.ndarray]
 
@@ -171,7 +178,8 @@ def put_states(
             "import into an empty namespace, or replace them (--replace)"
         )
     if stored:
-        # A replaced state is a new state: its embedding may differ, and an id's never changes (sync.py).
+        # A replaced state is a new state: its embedding may differ, and an id's never changes
+        # (vectors/sync.py).
         replaced = [row.id for row in stored.values()]
         session.execute(delete(ActionValue).where(ActionValue.experience_id.in_(replaced)))
         session.execute(delete(Experience).where(Experience.id.in_(replaced)))

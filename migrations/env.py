@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from memory_store.models import SCHEMA_VERSION_TABLE, Base
+from memory_store.db.models import SCHEMA_VERSION_TABLE, Base
 
 config = context.config
 

@@ -27,11 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from envs import TextEnv, make_env
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.config import DEFAULT_URL
-from memory_store.embedder import RetrievalText
 from memory_store.files import write_atomically
+from memory_store.formats.transfer import read_memory_file
 from memory_store.names import internal_name
 from memory_store.store import succeeded
-from memory_store.transfer import read_memory_file
+from memory_store.vectors.embedder import RetrievalText
 from rlem.agent import Agent, Finished, Job, MemoryMode
 from rlem.double_q import second_table
 from rlem.errors import RlemError

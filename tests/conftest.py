@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from memory_store.embedder import SentenceTransformerEmbedder, default_embedder, packaged_model_path
+from memory_store.vectors.embedder import SentenceTransformerEmbedder, default_embedder, packaged_model_path
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_URL = os.environ.get("RLEM_TEST_PG_URL", DEFAULT_PG_URL)

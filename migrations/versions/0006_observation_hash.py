@@ -47,7 +47,7 @@ def upgrade() -> None:
         )
         after = rows[-1].id
     # Left nullable in the schema: making it NOT NULL would make SQLite rebuild the table, and
-    # dropping the old one would cascade to every action value. Every insert fills it (models.py).
+    # dropping the old one would cascade to every action value. Every insert fills it (db/models.py).
     op.create_index(
         "ix_rlem_experiences_observation", "rlem_experiences", ["namespace_id", "observation_hash"]
     )

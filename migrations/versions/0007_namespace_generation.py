@@ -31,7 +31,7 @@ def upgrade() -> None:
             [{"row_id": row_id, "generation": uuid.uuid4().hex} for row_id in ids],
         )
     # Left nullable in the schema, as 0006 leaves observation_hash: NOT NULL would make SQLite
-    # rebuild the table, and dropping the old one would cascade. Every insert fills it (models.py).
+    # rebuild the table, and dropping the old one would cascade. Every insert fills it (db/models.py).
 
 
 def downgrade() -> None:

@@ -10,8 +10,14 @@ import typer
 from rich.filesize import decimal
 from rich.table import Table
 
-from memory_store.backup import create_backup, list_backups, prune_backups, restore_backup, verify_backup
-from memory_store.manifest import Manifest
+from memory_store.backup import (
+    Manifest,
+    create_backup,
+    list_backups,
+    prune_backups,
+    restore_backup,
+    verify_backup,
+)
 from rlem.console import console
 from rlem.options import DbOption
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from memory_store.database import Database, parse_url, require_existing
-from memory_store.schema import current_revision, describe, head_revision, upgrade
+from memory_store.db.database import Database, parse_url, require_existing
+from memory_store.db.schema import current_revision, describe, head_revision, upgrade
 from rlem.console import console
 from rlem.options import DbOption
 

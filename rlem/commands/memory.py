@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from memory_store import Averaging, ExperienceStore, StoreConfig
-from memory_store.transfer import export_memory, read_memory_file
+from memory_store.formats.transfer import export_memory, read_memory_file
 from rlem.commands import memory_edit, memory_inspect
 from rlem.console import console, fail, progress
 from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
@@ -21,7 +21,7 @@ app = typer.Typer(help="Replay, export, import, inspect and edit experience memo
 
 
 class Format(str, Enum):
-    """The memory file formats (see memory_store.transfer)."""
+    """The memory file formats (see memory_store.formats.transfer)."""
 
     json = "json"
     rememberer_yaml = "rememberer-yaml"

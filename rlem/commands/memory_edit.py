@@ -12,13 +12,13 @@ from typing import Annotated
 import typer
 
 from memory_store import SentenceTransformerEmbedder
-from memory_store.database import Database
-from memory_store.editing import delete_namespaces, delete_state, open_for_editing, prune, set_q
-from memory_store.inspection import namespace_summaries, state_namespace
+from memory_store.admin.copy import copy_namespaces
+from memory_store.admin.editing import delete_namespaces, delete_state, open_for_editing, prune, set_q
+from memory_store.admin.inspection import namespace_summaries, state_namespace
+from memory_store.admin.reembed import reembed
+from memory_store.db.database import Database
+from memory_store.db.namespaces import get_namespace, list_namespaces
 from memory_store.limits import MAX_INT
-from memory_store.namespace_copy import copy_namespaces
-from memory_store.namespaces import get_namespace, list_namespaces
-from memory_store.reembed import reembed
 from memory_store.store import open_database
 from rlem.commands.memory_inspect import connected
 from rlem.commands.memory_render import short

@@ -14,18 +14,18 @@ from typing import Annotated
 import typer
 
 from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, default_embedder
-from memory_store.audit import audit_log
-from memory_store.database import Database, parse_url, require_existing
-from memory_store.errors import InvalidArgument
-from memory_store.inspection import (
+from memory_store.admin.audit import audit_log
+from memory_store.admin.inspection import (
     list_states,
     namespace_stats,
     namespace_summaries,
     show_state,
     storage_note,
 )
+from memory_store.db.database import Database, parse_url, require_existing
+from memory_store.db.namespaces import list_namespaces
+from memory_store.errors import InvalidArgument
 from memory_store.limits import MAX_INT
-from memory_store.namespaces import list_namespaces
 from memory_store.store import open_database
 from rlem.commands.memory_render import (
     add_row,

@@ -12,8 +12,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from memory_store.audit import AuditRecord
-from memory_store.inspection import StateLine
+from memory_store.admin.audit import AuditRecord
+from memory_store.admin.inspection import StateLine
 from memory_store.records import ExperienceRecord
 
 TEXT_WIDTH = 60

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.audit import audit_log
-from memory_store.editing import delete_state, open_for_editing, set_q
-from memory_store.namespaces import get_namespace
+from memory_store.admin.audit import audit_log
+from memory_store.admin.editing import delete_state, open_for_editing, set_q
+from memory_store.db.namespaces import get_namespace
 from tests.memory_store.test_inspection import TASK, fill
 
 
@@ -50,7 +50,7 @@ def test_a_change_and_its_audit_row_commit_together_or_not_at_all(store, monkeyp
     def broken(*args, **kwargs) -> None:
         raise RuntimeError("the audit row cannot be written")
 
-    monkeypatch.setattr("memory_store.audit.record", broken)
+    monkeypatch.setattr("memory_store.admin.audit.record", broken)
     with open_for_editing(store.db, get_namespace(store.db, "default")) as editor:
         with pytest.raises(RuntimeError, match="audit row"):
             delete_state(editor, state.id)

@@ -24,12 +24,12 @@ from sqlalchemy.engine import make_url
 
 from memory_store import ExperienceStore, StoreConfig, Update
 from memory_store.backup import create_backup, list_backups, prune_backups, restore_backup, verify_backup
-from memory_store.database import Database, parse_url
-from memory_store.embedder import Embedder, default_embedder
-from memory_store.manifest import MANIFEST, BackupError, read_contents, read_manifest
-from memory_store.namespaces import list_namespaces
+from memory_store.backup.manifest import MANIFEST, BackupError, read_contents, read_manifest
+from memory_store.db.database import Database, parse_url
+from memory_store.db.namespaces import list_namespaces
+from memory_store.formats.transfer import export_memory
 from memory_store.store import open_database
-from memory_store.transfer import export_memory
+from memory_store.vectors.embedder import Embedder, default_embedder
 from tests.conftest import admin_connection, drop_pg_database
 from tests.memory_store.test_schema import at_first_revision_with_data
 

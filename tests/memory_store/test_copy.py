@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from memory_store import Capacity, ExperienceStore, StoreConfig
-from memory_store.audit import audit_log
-from memory_store.database import Database
+from memory_store.admin.audit import audit_log
+from memory_store.admin.copy import copy_namespaces
+from memory_store.db.database import Database
+from memory_store.db.namespaces import open_namespace
 from memory_store.errors import EmbeddingMismatch, InvalidArgument, UnknownNamespace
-from memory_store.namespace_copy import copy_namespaces
-from memory_store.namespaces import open_namespace
 from memory_store.store import open_database
 from tests.memory_store.test_inspection import STATES, TASK, fill
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from memory_store import Averaging, ExperienceStore, StoreConfig, Update
-from memory_store.database import Database, parse_url
+from memory_store.db.database import Database, parse_url
 from memory_store.errors import DatabaseUnavailable, DatabaseURLError
 from memory_store.store import open_database
 from tests.conftest import admin_connection

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.audit import audit_log
-from memory_store.editing import delete_namespaces, delete_state, open_for_editing, prune, set_q
+from memory_store.admin.audit import audit_log
+from memory_store.admin.editing import delete_namespaces, delete_state, open_for_editing, prune, set_q
+from memory_store.admin.inspection import namespace_stats
+from memory_store.db.models import ActionValue, Experience, utcnow
+from memory_store.db.namespaces import get_namespace
 from memory_store.errors import InvalidArgument, NotFound, UnknownNamespace
-from memory_store.inspection import namespace_stats
-from memory_store.models import ActionValue, Experience, utcnow
-from memory_store.namespaces import get_namespace
 from memory_store.store import open_database
 from tests.memory_store.test_inspection import STATES, TASK, fill
 

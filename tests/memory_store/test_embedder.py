@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from memory_store.embedder import SentenceTransformerEmbedder, packaged_model_path, state_text
 from memory_store.errors import InvalidArgument
+from memory_store.vectors.embedder import SentenceTransformerEmbedder, packaged_model_path, state_text
 
 
 def test_embeddings_are_unit_float32_rows_of_384(embedder):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memory_store import Capacity, ExperienceStore, StoreConfig, Update
-from memory_store.eviction import NearestPairs
+from memory_store.vectors.eviction import NearestPairs
 
 TASK = "Describe what you see."
 

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.errors import StoreError
+from memory_store.formats.rememberer import TupleDumper, TupleLoader
+from memory_store.formats.transfer import FORMATS, export_memory, import_memory, read_memory_file
 from memory_store.limits import MAX_INT, Limits
 from memory_store.records import ActionRecord, ExperienceRecord, StateSnapshot
-from memory_store.rememberer_format import TupleDumper, TupleLoader
-from memory_store.transfer import FORMATS, export_memory, import_memory, read_memory_file
 
 YAML = "rememberer-yaml"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

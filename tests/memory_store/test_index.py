@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from memory_store.errors import InvalidArgument, InvalidVector
-from memory_store.index import VectorIndex
+from memory_store.vectors.index import VectorIndex
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:

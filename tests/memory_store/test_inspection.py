@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from memory_store import Capacity, ExperienceStore, StoreConfig, Update
+from memory_store.admin.inspection import list_states, namespace_stats, namespace_summaries, show_state
+from memory_store.db.models import utcnow
 from memory_store.errors import InvalidArgument, NotFound, UnknownNamespace
-from memory_store.inspection import list_states, namespace_stats, namespace_summaries, show_state
-from memory_store.models import utcnow
 from memory_store.store import open_database
 
 TASK = "Sort the books in the library."

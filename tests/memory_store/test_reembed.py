@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, Update, audit
-from memory_store.audit import audit_log
+from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, Update
+from memory_store.admin import audit
+from memory_store.admin.audit import audit_log
+from memory_store.admin.inspection import namespace_summaries
+from memory_store.admin.reembed import reembed
 from memory_store.errors import EmbeddingMismatch, InvalidArgument
-from memory_store.inspection import namespace_summaries
-from memory_store.reembed import reembed
 from memory_store.store import open_database
 from tests.conftest import DENSE_DIM
 from tests.memory_store.test_inspection import STATES, TASK, fill
@@ -100,7 +101,7 @@ def test_reembedding_switches_model_dimension_and_keeps_everything_else(config, 
 def test_a_crash_halfway_leaves_the_old_namespace_intact_and_usable(
     config, embedder, dense, filled, monkeypatch
 ):
-    monkeypatch.setattr("memory_store.reembed.CHUNK", 2)
+    monkeypatch.setattr("memory_store.admin.reembed.CHUNK", 2)
     db = open_database(config.url)
     try:
         with pytest.raises(RuntimeError, match="killed halfway"):
@@ -119,7 +120,7 @@ def test_a_failing_switch_changes_nothing(config, embedder, dense, filled, monke
             raise RuntimeError("the audit row cannot be written")
         record(session, command, *args, **kwargs)
 
-    monkeypatch.setattr("memory_store.audit.record", broken)
+    monkeypatch.setattr("memory_store.admin.audit.record", broken)
     db = open_database(config.url)
     try:
         with pytest.raises(RuntimeError, match="audit row"):

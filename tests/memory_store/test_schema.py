@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import text
 
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.database import Database, parse_url
+from memory_store.db.database import Database, parse_url
+from memory_store.db.models import observation_hash
+from memory_store.db.schema import current_revision, head_revision, upgrade
 from memory_store.errors import SchemaOutOfDate, SchemaTooNew
-from memory_store.models import observation_hash
-from memory_store.schema import current_revision, head_revision, upgrade
 from memory_store.store import open_database
 
 

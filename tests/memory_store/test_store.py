@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from memory_store import Averaging, ExperienceStore, StoreConfig, Update
-from memory_store.embedder import SentenceTransformerEmbedder, packaged_model_path
 from memory_store.errors import EmbeddingMismatch, InvalidArgument, InvalidVector, UnknownNamespace
+from memory_store.vectors.embedder import SentenceTransformerEmbedder, packaged_model_path
 
 TASK = "Find the key and open the chest."
 

@@ -12,8 +12,8 @@ import yaml
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.errors import InvalidArgument, InvalidFile
+from memory_store.formats.transfer import export_memory, import_memory
 from memory_store.records import ActionRecord, StateSnapshot
-from memory_store.transfer import export_memory, import_memory
 
 POOLS = (
     Path(os.environ.get("RLEM_SHARED_DATA", Path(__file__).parents[3] / "shared" / "data"))

@@ -11,7 +11,7 @@ from multiprocessing.synchronize import Barrier
 import numpy as np
 
 from memory_store import ExperienceStore, StoreConfig, Update
-from memory_store.embedder import default_embedder
+from memory_store.vectors.embedder import default_embedder
 
 TASK = "Guard the gate."
 SHARED = "The gate is closed and the road is empty."

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memory_store.schema import head_revision
+from memory_store.db.schema import head_revision
 from tests.memory_store.test_schema import at_first_revision_with_data
 
 HEAD = head_revision()

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.database import Database, parse_url
-from memory_store.json_format import dump
+from memory_store.db.database import Database, parse_url
+from memory_store.formats.json_format import dump
 from memory_store.records import ActionRecord, StateSnapshot
 from tests.rlem.test_cli_db import rlem
 

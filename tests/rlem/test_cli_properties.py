@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.errors import InvalidArgument
-from memory_store.json_format import dump
+from memory_store.formats.json_format import dump
 from memory_store.limits import MAX_INT
 from memory_store.names import check_new_name
 from memory_store.records import ActionRecord, StateSnapshot

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from memory_store.embedder import packaged_model_path
 from memory_store.records import ActionRecord, ExperienceRecord, Retrieved
+from memory_store.vectors.embedder import packaged_model_path
 from rlem.exemplars import (
     PATTERN_TEMPLATE_DIR,
     Advice,

@@ -28,12 +28,12 @@ from sqlalchemy.orm import selectinload
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.backup import list_backups, restore_backup, verify_backup
-from memory_store.embedder import Embedder, default_embedder, packaged_model_path
+from memory_store.db.models import Experience, Namespace, RunEpisode
 from memory_store.errors import StoreError
-from memory_store.models import Experience, Namespace, RunEpisode
 from memory_store.records import ActionRecord, StateSnapshot
 from memory_store.store import open_database
-from memory_store.sync import load_embeddings
+from memory_store.vectors.embedder import Embedder, default_embedder, packaged_model_path
+from memory_store.vectors.sync import load_embeddings
 from rlem.trajectory import read_episodes
 from tests.conftest import admin_connection
 from tests.memory_store.test_backup import new_target

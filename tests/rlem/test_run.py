@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from memory_store import ExperienceStore, StoreConfig
-from memory_store.transfer import export_memory
+from memory_store.formats.transfer import export_memory
 from rlem.errors import RlemError
 from rlem.policies.factory import PolicySpec
 from rlem.qlearning import Rule

@@ -11,7 +11,7 @@ def tiny_lm():
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from memory_store.embedder import packaged_model_path
+    from memory_store.vectors.embedder import packaged_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()), local_files_only=True)
     torch.manual_seed(0)

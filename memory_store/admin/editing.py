@@ -17,16 +17,16 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from memory_store import audit
+from memory_store.admin import audit
 from memory_store.config import StoreConfig
-from memory_store.database import Database
+from memory_store.db.database import Database
+from memory_store.db.models import ActionValue, Experience, Namespace, utcnow
+from memory_store.db.namespaces import NamespaceInfo, find, unknown
 from memory_store.errors import InvalidArgument, NotFound
-from memory_store.index_file import database_index_dir, namespace_index_files
-from memory_store.models import ActionValue, Experience, Namespace, utcnow
-from memory_store.namespaces import NamespaceInfo, find, unknown
 from memory_store.records import ExperienceRecord
 from memory_store.store import ExperienceStore
 from memory_store.transaction import StoreTransaction
+from memory_store.vectors.index_file import database_index_dir, namespace_index_files
 from memory_store.writes import locked_namespace
 
 

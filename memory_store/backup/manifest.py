@@ -17,10 +17,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, func, inspect, select, table
 
+from memory_store.db.models import ActionValue, Experience, Namespace
+from memory_store.db.schema import current_revision
 from memory_store.errors import StoreError, first_problem
 from memory_store.files import write_atomically
-from memory_store.models import ActionValue, Experience, Namespace
-from memory_store.schema import current_revision
 
 MANIFEST = "manifest.json"
 FORMAT = "rlem-backup"

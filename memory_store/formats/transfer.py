@@ -6,8 +6,8 @@ import errno
 from collections.abc import Callable
 from pathlib import Path
 
-from memory_store import json_format, rememberer_format
 from memory_store.errors import InvalidArgument, InvalidFile, os_reason
+from memory_store.formats import json_format, rememberer
 from memory_store.limits import Limits, check_snapshot
 from memory_store.records import ExperienceRecord, StateSnapshot
 from memory_store.store import ExperienceStore
@@ -17,7 +17,7 @@ Load = Callable[[Path], list[StateSnapshot]]
 
 FORMATS: dict[str, tuple[Dump, Load]] = {
     "json": (json_format.dump, json_format.load),
-    "rememberer-yaml": (rememberer_format.dump, rememberer_format.load),
+    "rememberer-yaml": (rememberer.dump, rememberer.load),
 }
 
 

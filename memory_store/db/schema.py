@@ -13,9 +13,9 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from memory_store.database import Database
+from memory_store.db.database import Database
+from memory_store.db.models import SCHEMA_VERSION_TABLE, Base
 from memory_store.errors import SchemaOutOfDate, SchemaTooNew
-from memory_store.models import SCHEMA_VERSION_TABLE, Base
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

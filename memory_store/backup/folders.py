@@ -1,7 +1,7 @@
 """Online backups of a memory database: create, verify, restore, list and prune backup folders.
 
 A backup is a folder `rlem-backup-<UTC time>/` holding one data file (`memory.db`, a SQLite
-snapshot, or `memory.dump`, pg_dump's custom format) and `manifest.json` (memory_store.manifest).
+snapshot, or `memory.dump`, pg_dump's custom format) and `manifest.json` (memory_store.backup.manifest).
 It is written under a hidden name and renamed into place when complete, so a failed backup leaves
 nothing that looks like one. A restore checks the backup's checksums before it touches anything,
 checks the restored copy against the manifest, and only then swaps it in for the live data.
@@ -20,12 +20,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from memory_store import backup_postgres, backup_sqlite
-from memory_store.database import Database, parse_url
-from memory_store.errors import StoreError
-from memory_store.index import VectorIndex
-from memory_store.index_file import IndexFile, database_index_dir
-from memory_store.manifest import (
+from memory_store.backup import postgres, sqlite
+from memory_store.backup.manifest import (
     BackupError,
     Contents,
     Manifest,
@@ -35,21 +31,14 @@ from memory_store.manifest import (
     read_manifest,
     write_manifest,
 )
-from memory_store.namespaces import list_namespaces
+from memory_store.db.database import Database, parse_url
+from memory_store.db.namespaces import list_namespaces
+from memory_store.db.schema import current_revision, head_revision, known_revisions
+from memory_store.errors import StoreError
 from memory_store.owners import has_ended, owner_tag
-from memory_store.schema import current_revision, head_revision, known_revisions
-from memory_store.sync import counters, full_sync
-
-__all__ = [
-    "Backup",
-    "BackupError",
-    "Restored",
-    "create_backup",
-    "list_backups",
-    "prune_backups",
-    "restore_backup",
-    "verify_backup",
-]
+from memory_store.vectors.index import VectorIndex
+from memory_store.vectors.index_file import IndexFile, database_index_dir
+from memory_store.vectors.sync import counters, full_sync
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +94,18 @@ def create_backup(
         raise BackupError(f"cannot write backups into {directory}: {exc.strerror}") from None
     try:
         if dialect == "sqlite":
-            data = work / backup_sqlite.DATA_FILE
+            data = work / sqlite.DATA_FILE
             source = Path(str(parsed.database))
             if not source.is_file():
                 raise BackupError(f"{source} does not exist: there is nothing to back up")
             report("copying the database")
-            backup_sqlite.snapshot(source, data, busy_timeout_s)
+            sqlite.snapshot(source, data, busy_timeout_s)
             report("checking the copy")
-            contents = backup_sqlite.check_file(data)
+            contents = sqlite.check_file(data)
         else:
-            data = work / backup_postgres.DATA_FILE
+            data = work / postgres.DATA_FILE
             report("running pg_dump")
-            contents = backup_postgres.dump(parsed, data)
+            contents = postgres.dump(parsed, data)
         if contents.schema_revision is None:
             raise BackupError(f"{label(parsed)} has no rlem schema: there is nothing to back up")
         report("writing checksums")
@@ -176,11 +165,11 @@ def verify_backup(path: Path, server: str | None = None, *, report: Step = no_re
     data = path / manifest.data_file
     report("checking the database")
     if manifest.dialect == "sqlite":
-        problem = mismatch(backup_sqlite.check_file(data), manifest.contents)
+        problem = mismatch(sqlite.check_file(data), manifest.contents)
         if problem is not None:
             raise BackupError(f"{path} does not match its manifest: {problem}")
     else:
-        backup_postgres.trial_restore(parse_url(server or manifest.source), data, manifest.contents)
+        postgres.trial_restore(parse_url(server or manifest.source), data, manifest.contents)
     return manifest
 
 
@@ -209,15 +198,15 @@ def restore_backup(
     data = path / manifest.data_file
     if dialect == "sqlite":
         database = Path(str(target.database))
-        replaced = backup_sqlite.target_contents(database)
+        replaced = sqlite.target_contents(database)
         refuse_unless_forced(label(target), replaced, force)
         report("restoring a copy beside the target")
-        backup_sqlite.restore(data, manifest.files[data.name].sha256, manifest.contents, database, wait_s)
+        sqlite.restore(data, manifest.files[data.name].sha256, manifest.contents, database, wait_s)
     else:
-        replaced = backup_postgres.target_contents(target)
+        replaced = postgres.target_contents(target)
         refuse_unless_forced(label(target), replaced, force)
         report("restoring into a new database")
-        backup_postgres.restore(data, manifest.contents, target, replaced is not None, wait_s)
+        postgres.restore(data, manifest.contents, target, replaced is not None, wait_s)
     report("rebuilding the vector index")
     try:
         current = rebuild_indexes(target)

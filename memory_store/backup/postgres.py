@@ -20,9 +20,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from memory_store.database import describe
+from memory_store.backup.manifest import BackupError, Contents, mismatch, read_contents
+from memory_store.db.database import describe
 from memory_store.errors import DatabaseUnavailable
-from memory_store.manifest import BackupError, Contents, mismatch, read_contents
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from memory_store.database import Database
-from memory_store.json_format import fields
-from memory_store.models import AuditEntry
+from memory_store.db.database import Database
+from memory_store.db.models import AuditEntry
+from memory_store.formats.json_format import fields
 from memory_store.records import ExperienceRecord, StateSnapshot
 
 

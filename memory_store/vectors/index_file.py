@@ -16,10 +16,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from memory_store.database import Database
+from memory_store.db.database import Database
 from memory_store.errors import StoreError
 from memory_store.files import write_atomically
-from memory_store.index import INDEX_KINDS, IndexKind, VectorIndex
+from memory_store.vectors.index import INDEX_KINDS, IndexKind, VectorIndex
 
 log = logging.getLogger(__name__)
 

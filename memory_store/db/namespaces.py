@@ -9,11 +9,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from memory_store.config import Capacity
-from memory_store.database import Database
-from memory_store.embedder import DEFAULT_RETRIEVAL_TEXT, RetrievalText
+from memory_store.db.database import Database
+from memory_store.db.models import Namespace
 from memory_store.errors import EmbeddingMismatch, UnknownNamespace
-from memory_store.models import Namespace
 from memory_store.names import check_name, check_new_name
+from memory_store.vectors.embedder import DEFAULT_RETRIEVAL_TEXT, RetrievalText
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from memory_store.db.models import Experience, Namespace, new_generation
 from memory_store.errors import InvalidVector
-from memory_store.models import Experience, Namespace, new_generation
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Session, selectinload
 
-from memory_store import audit
-from memory_store.database import Database
-from memory_store.editing import remove_index_files
+from memory_store.admin import audit
+from memory_store.admin.editing import remove_index_files
+from memory_store.db.database import Database
+from memory_store.db.models import ActionValue, Eviction, Experience, Namespace
+from memory_store.db.namespaces import find, unknown
 from memory_store.errors import EmbeddingMismatch, InvalidArgument
-from memory_store.index_file import database_index_dir
-from memory_store.models import ActionValue, Eviction, Experience, Namespace
-from memory_store.namespaces import find, unknown
+from memory_store.vectors.index_file import database_index_dir
 
 # Settings copied as they are; counters, generation and timestamps describe the new row instead.
 OWN_COLUMNS = ("id", "states_inserted", "states_deleted", "generation", "created_at", "updated_at")

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from memory_store.database import describe
-from memory_store.manifest import BackupError, Contents, mismatch, read_contents
+from memory_store.backup.manifest import BackupError, Contents, mismatch, read_contents
+from memory_store.db.database import describe
 
 DATA_FILE = "memory.db"
 CHUNK = 1 << 20

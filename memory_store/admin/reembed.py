@@ -23,17 +23,17 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from memory_store import audit
-from memory_store.database import Database
-from memory_store.editing import delete_namespaces, remove_index_files
-from memory_store.embedder import Embedder, RetrievalText, state_text
+from memory_store.admin import audit
+from memory_store.admin.editing import delete_namespaces, remove_index_files
+from memory_store.db.database import Database
+from memory_store.db.models import Eviction, Experience, Namespace, new_generation, utcnow
+from memory_store.db.namespaces import NamespaceInfo, get_namespace, open_namespace
 from memory_store.errors import InvalidArgument
-from memory_store.index import check_vectors, normalized
-from memory_store.index_file import database_index_dir
-from memory_store.models import Eviction, Experience, Namespace, new_generation, utcnow
 from memory_store.names import MARK, internal_name
-from memory_store.namespaces import NamespaceInfo, get_namespace, open_namespace
 from memory_store.owners import has_ended, owner_tag
+from memory_store.vectors.embedder import Embedder, RetrievalText, state_text
+from memory_store.vectors.index import check_vectors, normalized
+from memory_store.vectors.index_file import database_index_dir
 
 log = logging.getLogger(__name__)
 

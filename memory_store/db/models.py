@@ -102,7 +102,7 @@ class Namespace(Base):
     states_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     states_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
     # Replaced, in the same transaction, whenever the set of stored vectors changes: a persisted
-    # index is used only if it was saved at this generation (index_file.py), so a copied, restored
+    # index is used only if it was saved at this generation (vectors/index_file.py), so a copied, restored
     # or diverged database never serves another content's vectors.
     generation: Mapped[str | None] = mapped_column(String(32), default=new_generation)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

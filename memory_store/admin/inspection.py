@@ -14,12 +14,12 @@ import numpy as np
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from memory_store.database import Database
+from memory_store.db.database import Database
+from memory_store.db.models import ActionValue, Eviction, Experience, Namespace
+from memory_store.db.namespaces import NamespaceInfo, get_namespace
 from memory_store.errors import InvalidArgument, NotFound
-from memory_store.index_file import database_index_dir, namespace_index_files
-from memory_store.models import ActionValue, Eviction, Experience, Namespace
-from memory_store.namespaces import NamespaceInfo, get_namespace
 from memory_store.records import ExperienceRecord
+from memory_store.vectors.index_file import database_index_dir, namespace_index_files
 
 HISTOGRAM_BINS = 10
 

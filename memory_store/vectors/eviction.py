@@ -17,8 +17,8 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from memory_store.models import ActionValue, Eviction, Experience, Namespace
-from memory_store.sync import count_change
+from memory_store.db.models import ActionValue, Eviction, Experience, Namespace
+from memory_store.vectors.sync import count_change
 
 log = logging.getLogger(__name__)
 

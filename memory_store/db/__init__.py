@@ -1,0 +1,1 @@
+"""The SQL layer: tables, engines and retries, schema revisions, namespace rows."""

@@ -25,7 +25,7 @@ from memory_store.vectors.embedder import Embedder, default_embedder, state_text
 from memory_store.vectors.eviction import NearestPairs
 from memory_store.vectors.index import VectorIndex, check_vectors, normalized
 from memory_store.vectors.index_file import IndexFile, database_index_dir
-from memory_store.vectors.sync import SyncPoint, counters, full_sync
+from memory_store.vectors.sync import Recorder, SyncPoint, VectorMirror, counters, full_sync, sync
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,46 @@ class ExperienceStore:
             if loaded is not None:
                 return loaded
         return VectorIndex(self.dim, self.config.index_kind, **self.index_options())
+
+    # Derived structures: the index and the eviction pairs mirror the database, and only the store
+    # assigns them and the sync points they reflect (transactions call these methods).
+
+    def synced(
+        self,
+        session: Session,
+        mirror: VectorMirror,
+        point: SyncPoint | None,
+        added: list[np.ndarray] | None,
+    ) -> SyncPoint:
+        """Sync a mirror with what `session` sees; the ids it gains are appended to `added` if given."""
+        target = mirror if added is None else Recorder(mirror, added)
+        return sync(session, self.namespace.id, self.dim, target, point)
+
+    def refresh_index(self, session: Session, added: list[np.ndarray] | None = None) -> SyncPoint:
+        """Bring the FAISS index in step with what `session` sees; return the point it now reflects."""
+        self.point = self.synced(session, self.index, self.point, added)
+        return self.point
+
+    def synced_pairs(self, session: Session, added: list[np.ndarray] | None = None) -> NearestPairs:
+        """The paper policy's nearest-pairs structure (made on first use), in step with `session`."""
+        if self.pairs is None or self.pairs_point is None:
+            self.pairs = NearestPairs(self.dim)
+        self.pairs_point = self.synced(session, self.pairs, self.pairs_point, added)
+        return self.pairs
+
+    def index_outdated(self) -> None:
+        """Make the next refresh compare every id (the index held states the database no longer has)."""
+        self.point = None
+
+    def undo_additions(self, index_added: list[np.ndarray], pairs_added: list[np.ndarray]) -> None:
+        """Take out of the index and the pairs the ids a failed transaction added (emptying both logs);
+        the next use of either compares every id with the database."""
+        for added, mirror in ((index_added, self.index), (pairs_added, self.pairs)):
+            if added and mirror is not None:
+                mirror.remove(np.concatenate(added))
+            added.clear()
+        self.point = None
+        self.pairs_point = None
 
     # Transactions
 
@@ -276,9 +316,8 @@ class ExperienceStore:
     def save_index(self) -> None:
         """Persist the index beside the database (if persistence is on)."""
         if self.index_file is not None:
-            self.read(StoreTransaction.refresh_index)
-            assert self.point is not None, "refresh_index leaves a sync point"
-            self.index_file.save(self.index, self.namespace.embedding_model, self.point.counters.generation)
+            point = self.read(StoreTransaction.refresh_index)
+            self.index_file.save(self.index, self.namespace.embedding_model, point.counters.generation)
 
     def close(self, *, save_index: bool = True) -> None:
         """Save the index (if `save_index`) and release database connections."""

@@ -37,7 +37,7 @@ from memory_store.records import (
 )
 from memory_store.vectors.eviction import NearestPairs
 from memory_store.vectors.index import check_vectors, normalized
-from memory_store.vectors.sync import SyncPoint, VectorMirror, count_change, counters, decode, sync
+from memory_store.vectors.sync import SyncPoint, count_change, counters, decode
 from memory_store.writes import apply_updates, put_states
 
 if TYPE_CHECKING:
@@ -45,27 +45,6 @@ if TYPE_CHECKING:
 
 # Extra candidates fetched beyond k so that ties at the cut are broken by id, not by FAISS order.
 TIE_MARGIN = 8
-
-
-class Recorder:
-    """A mirror wrapper that remembers which ids were added through it."""
-
-    def __init__(self, mirror: VectorMirror, added: list[np.ndarray]):
-        self.mirror = mirror
-        self.added = added
-
-    def __len__(self) -> int:
-        return len(self.mirror)
-
-    def ids(self) -> np.ndarray:
-        return self.mirror.ids()
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.mirror.add(ids, vectors)
-        self.added.append(np.asarray(ids, np.int64))
-
-    def remove(self, ids: np.ndarray) -> None:
-        self.mirror.remove(ids)
 
 
 class StoreTransaction:
@@ -84,34 +63,23 @@ class StoreTransaction:
         """The namespace this transaction works on."""
         return self.store.namespace.id
 
-    # Derived structures
+    # Derived structures (owned by the store; a write transaction logs what it adds to them)
 
-    def synced(self, mirror: VectorMirror, point: SyncPoint | None, added: list[np.ndarray]) -> SyncPoint:
-        """Sync a mirror inside this transaction, recording additions when writing."""
-        target = Recorder(mirror, added) if self.writing else mirror
-        return sync(self.session, self.namespace_id, self.store.dim, target, point)
+    def added_log(self, added: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Where this transaction records the ids it adds to a mirror: `added` when writing, else nowhere."""
+        return added if self.writing else None
 
-    def refresh_index(self) -> None:
-        """Bring the FAISS index in step with what this transaction sees."""
-        self.store.point = self.synced(self.store.index, self.store.point, self.index_added)
+    def refresh_index(self) -> SyncPoint:
+        """Bring the FAISS index in step with what this transaction sees; return the point it reflects."""
+        return self.store.refresh_index(self.session, self.added_log(self.index_added))
 
     def synced_pairs(self, session: Session) -> NearestPairs:
         """The paper policy's nearest-pairs structure, in step with this transaction."""
-        store = self.store
-        if store.pairs is None or store.pairs_point is None:
-            store.pairs = NearestPairs(store.dim)
-        store.pairs_point = self.synced(store.pairs, store.pairs_point, self.pairs_added)
-        return store.pairs
+        return self.store.synced_pairs(self.session, self.added_log(self.pairs_added))
 
     def undo(self) -> None:
         """Take out of the in-memory structures what this (failed) transaction put in."""
-        store = self.store
-        for added, mirror in ((self.index_added, store.index), (self.pairs_added, store.pairs)):
-            if added and mirror is not None:
-                mirror.remove(np.concatenate(added))
-            added.clear()
-        store.point = None
-        store.pairs_point = None
+        self.store.undo_additions(self.index_added, self.pairs_added)
         for sibling in self.siblings:
             sibling.undo()
 
@@ -153,7 +121,7 @@ class StoreTransaction:
             select(Experience).where(Experience.id.in_(wanted)).options(selectinload(Experience.actions))
         ).all()
         if len(rows) < len(wanted):
-            store.point = None  # the index held states the database no longer has
+            store.index_outdated()  # the index held states the database no longer has
         exact = np.asarray(query[0], np.float64)
         found = [
             Retrieved(float(exact @ decode(row.embedding, store.dim, row.id)), ExperienceRecord.of(row))

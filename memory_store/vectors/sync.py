@@ -39,6 +39,27 @@ class VectorMirror(Protocol):
     def remove(self, ids: np.ndarray) -> None: ...
 
 
+class Recorder:
+    """A mirror wrapper that remembers which ids were added through it (so they can be taken out)."""
+
+    def __init__(self, mirror: VectorMirror, added: list[np.ndarray]):
+        self.mirror = mirror
+        self.added = added
+
+    def __len__(self) -> int:
+        return len(self.mirror)
+
+    def ids(self) -> np.ndarray:
+        return self.mirror.ids()
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.mirror.add(ids, vectors)
+        self.added.append(np.asarray(ids, np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        self.mirror.remove(ids)
+
+
 @dataclass(frozen=True)
 class Counters:
     """A namespace's states inserted and deleted so far, and its content generation."""

@@ -45,6 +45,10 @@ class InvalidArgument(StoreError):
     """A parameter value is outside what the store accepts."""
 
 
+class ReadOnlyTransaction(StoreError):
+    """A write was asked of a read-only transaction (`ExperienceStore.read`)."""
+
+
 class InvalidFile(StoreError):
     """A file to import or replay is unreadable or does not match its format."""
 

@@ -25,7 +25,7 @@ from memory_store.db.models import (
     observation_hash,
     state_hash,
 )
-from memory_store.errors import InvalidArgument
+from memory_store.errors import InvalidArgument, ReadOnlyTransaction
 from memory_store.records import (
     EvictionRecord,
     ExperienceRecord,
@@ -192,6 +192,11 @@ class StoreTransaction:
 
     # Writing
 
+    def require_writing(self, what: str) -> None:
+        """Refuse a write in a read-only transaction (ReadOnlyTransaction names what was asked)."""
+        if not self.writing:
+            raise ReadOnlyTransaction(f"{what} needs a write transaction (ExperienceStore.transaction)")
+
     def new_states(self, items: Sequence[Update | StateSnapshot]) -> list[Update | StateSnapshot]:
         """The items (one per state) whose states the database does not hold yet."""
         keys = {state_hash(u.task, u.observation): u for u in items}
@@ -212,7 +217,7 @@ class StoreTransaction:
         vectors: dict[str, np.ndarray] | None = None,
     ) -> list[Outcome]:
         """Apply updates in order; `vectors` are precomputed embeddings of new states (else embedded here)."""
-        assert self.writing, "updates need a write transaction"
+        self.require_writing("applying updates")
         check_rule(mode, lr)
         if vectors is None:
             vectors = self.store.vectors_for(self.new_states(updates))
@@ -232,7 +237,7 @@ class StoreTransaction:
 
         A state already stored is an error unless `replace`, which overwrites it and its actions.
         """
-        assert self.writing, "writing states needs a write transaction"
+        self.require_writing("writing states")
         keys = [state_hash(s.task, s.observation) for s in snapshots]
         if len(set(keys)) != len(keys):
             raise InvalidArgument("the states to write repeat a (task, observation) pair")
@@ -249,7 +254,7 @@ class StoreTransaction:
 
     def journal(self, run_id: str, episode: str) -> None:
         """Record, in this transaction, that a run's episode has its updates committed."""
-        assert self.writing, "the run journal is written in a write transaction"
+        self.require_writing("writing the run journal")
         self.session.add(RunEpisode(run_id=run_id, episode=episode))
 
     def journaled(self, run_id: str) -> set[str]:
@@ -258,7 +263,7 @@ class StoreTransaction:
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""
-        assert self.writing, "deleting needs a write transaction"
+        self.require_writing("deleting states")
         session = self.session
         session.get_one(Namespace, self.namespace_id, with_for_update=True)
         ids = list(

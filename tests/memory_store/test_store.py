@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from memory_store import Averaging, ExperienceStore, StoreConfig, Update
-from memory_store.errors import EmbeddingMismatch, InvalidArgument, InvalidVector, UnknownNamespace
+from memory_store.errors import (
+    EmbeddingMismatch,
+    InvalidArgument,
+    InvalidVector,
+    ReadOnlyTransaction,
+    UnknownNamespace,
+)
 from memory_store.vectors.embedder import SentenceTransformerEmbedder, packaged_model_path
 
 TASK = "Find the key and open the chest."
@@ -227,6 +233,21 @@ def test_a_transaction_sees_its_own_writes_and_a_failed_one_leaves_no_trace(stor
     assert len(store) == 0
     assert len(store.index) == 0
     assert store.top_k(TASK, "A phantom room.") == []
+
+
+def test_a_read_only_transaction_refuses_writes_with_a_store_error(store):
+    store.apply([update("A hall.", "wait", 1.0)])
+    state_id = store.get(TASK, "A hall.").id
+    writes = {
+        "applying updates": lambda tx: tx.apply([update("A cellar.", "look", 1.0)]),
+        "writing states": lambda tx: tx.put([]),
+        "writing the run journal": lambda tx: tx.journal("run", "episode"),
+        "deleting states": lambda tx: tx.delete([state_id]),
+    }
+    for what, write in writes.items():
+        with pytest.raises(ReadOnlyTransaction, match=f"^{what} needs a write transaction"):
+            store.read(write)
+    assert [r.observation for r in store.records()] == ["A hall."]
 
 
 def test_max_q_bootstraps_from_the_state_or_its_most_similar_neighbour(store):

@@ -3,6 +3,7 @@
 from memory_store.backup.folders import (
     Backup,
     Restored,
+    backup_to_verify,
     create_backup,
     list_backups,
     prune_backups,
@@ -16,6 +17,7 @@ __all__ = [
     "BackupError",
     "Manifest",
     "Restored",
+    "backup_to_verify",
     "create_backup",
     "list_backups",
     "prune_backups",

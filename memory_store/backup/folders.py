@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from memory_store.backup import postgres, sqlite
 from memory_store.backup.manifest import (
+    MANIFEST,
     BackupError,
     Contents,
     Manifest,
@@ -151,6 +152,20 @@ def publish(work: Path, final: Path) -> Path:
                 raise BackupError(f"cannot move the backup into {path}: {exc.strerror}") from None
         attempt += 1
         path = final.with_name(f"{final.name}-{attempt}")
+
+
+def backup_to_verify(path: Path) -> Path:
+    """`path` when it is a backup folder (it has a manifest), else the newest backup in the folder of
+    backups `path` (where `rlem backup create -o` writes); BackupError when that holds none."""
+    if not path.is_dir() or (path / MANIFEST).exists():
+        return path
+    backups = list_backups(path)
+    if not backups:
+        raise BackupError(
+            f"{path} holds no backup: pass a backup folder (rlem-backup-...) or a folder that "
+            "`rlem backup create -o` wrote backups into"
+        )
+    return backups[-1].path
 
 
 def verify_backup(path: Path, server: str | None = None, *, report: Step = no_report) -> Manifest:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from memory_store.backup import (
     Manifest,
+    backup_to_verify,
     create_backup,
     list_backups,
     prune_backups,
@@ -62,7 +63,10 @@ def create_command(
 
 @app.command("verify")
 def verify_command(
-    path: BackupArgument,
+    path: Annotated[
+        Path,
+        typer.Argument(help="A backup folder (rlem-backup-...), or a folder of backups: its newest one."),
+    ],
     server: Annotated[
         str | None,
         typer.Option(
@@ -73,9 +77,12 @@ def verify_command(
     ] = None,
 ) -> None:
     """Check the checksums, open the database copy, check its integrity and compare its counts."""
+    backup = backup_to_verify(path)
+    if backup != path:
+        console.print(f"{path} is a folder of backups: verifying the newest, {backup.name}", markup=False)
     with console.status("verifying") as status:
-        manifest = verify_backup(path, server, report=status.update)
-    console.print(f"{path} is intact: {summary(manifest)}", markup=False)
+        manifest = verify_backup(backup, server, report=status.update)
+    console.print(f"{backup} is intact: {summary(manifest)}", markup=False)
 
 
 @app.command("restore")

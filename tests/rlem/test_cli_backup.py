@@ -195,6 +195,34 @@ def test_create_keep_and_list(db_url, embedder, tmp_path):
     one_line_error(rlem("backup", "list", str(tmp_path / "none")), "is not a folder")
 
 
+@pytest.mark.slow
+def test_verify_of_a_folder_of_backups_checks_the_newest_and_names_it(embedder, tmp_path):
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    folder = tmp_path / "backups"
+    fill(url, embedder, ["a"])
+    older = create_backup(url, folder)
+    fill(url, embedder, ["b"])
+    newest = create_backup(url, folder)
+    data = older.path / older.manifest.data_file
+    data.write_bytes(b"damaged" + data.read_bytes())  # verifying the older one would fail
+
+    verified = rlem("backup", "verify", str(folder))
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.splitlines() == [
+        f"{folder} is a folder of backups: verifying the newest, {newest.path.name}",
+        f"{newest.path} is intact: 1 namespaces, 2 states, 2 action values, "
+        f"schema revision {newest.manifest.contents.schema_revision}",
+    ]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line_error(
+        rlem("backup", "verify", str(empty)),
+        f"{empty} holds no backup: pass a backup folder (rlem-backup-...) or a folder that "
+        "`rlem backup create -o` wrote backups into",
+    )
+
+
 @pytest.mark.postgres
 def test_missing_postgres_tools_are_named_with_how_to_install_them(tmp_path):
     require_postgres()

@@ -23,6 +23,13 @@ def check_observation(observation: Observation, where: str) -> None:
         raise EnvContractError(f"{where}: the admissible actions must be a non-empty tuple of strings")
 
 
+def check_start(env: TextEnv, seed: int | None = None) -> Observation:
+    """Reset `env` once and check its first observation: what a run makes sure of before it starts."""
+    observation = env.reset(seed=seed)
+    check_observation(observation, "the first reset")
+    return observation
+
+
 def check_env(env: TextEnv, episodes: int = 20, seed: int = 0, max_steps: int = 500) -> dict[str, int]:
     """Run random episodes through `env`, raising EnvContractError on any breach; return counts."""
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rlem.commands import backup, bench, db, demo, memory, run
+from rlem.commands import backup, bench, db, demo, envs, memory, run
 from rlem.console import fail, setup_logging
 from rlem.errors import user_message
 
@@ -22,6 +22,7 @@ app.add_typer(backup.app, name="backup")
 app.command("demo")(demo.demo)
 app.command("run")(run.run_command)
 app.command("bench")(bench.bench_command)
+app.command("envs")(envs.envs_command)
 
 
 @app.callback()

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from envs import TextEnv, make_env
+from envs.checker import EnvContractError, check_start
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.config import DEFAULT_URL
 from memory_store.files import write_atomically
@@ -109,6 +110,7 @@ class Run:
         self.store: ExperienceStore | None = None
         try:
             self.envs = [make_env(config.env) for _ in range(config.num_envs)]
+            self.check_environment()
             self.store = self.open_store()
             # Only a run that could start claims the folder: a bad --env or --db leaves none behind.
             self.run_id = self.claim_folder()
@@ -151,6 +153,18 @@ class Run:
             config.max_steps,
             pool_margin=config.pool_margin,
         )
+
+    def check_environment(self) -> None:
+        """Reset the first environment once at the run's first seed and check what it gives, so that
+        one breaking the contract at once is a one-line error before anything is written (a reset that
+        raises is a bug of the environment and keeps its traceback)."""
+        seeds = self.config.train_tasks or self.config.test_tasks or [self.config.seed]
+        try:
+            check_start(self.envs[0], seed=seeds[0])
+        except EnvContractError as exc:
+            raise RlemError(
+                f"environment {self.config.env!r} breaks the TextEnv contract (envs/base.py): {exc}"
+            ) from None
 
     def path(self, name: str) -> Path:
         """A file in the output folder (created empty if missing)."""

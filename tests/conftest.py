@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, and the real embedder.
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, the real embedder, and a
+package of environment factories outside the project.
 
 PostgreSQL tests use RLEM_TEST_PG_URL (default: postgres on 127.0.0.1:5432). When that server does
 not answer they skip, saying how to enable them; with RLEM_REQUIRE_POSTGRES=1 (as in CI) they fail.
@@ -6,9 +7,13 @@ not answer they skip, saying how to enable them; with RLEM_REQUIRE_POSTGRES=1 (a
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -148,3 +153,52 @@ def dense(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedd
     return SentenceTransformerEmbedder(
         build_dense_model(tmp_path_factory.mktemp("dense") / "minilm-dense-128")
     )
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """A package outside the project on sys.path, holding tests/envs/plugin_factories.py as its
+    `factories` module; `register` adds a distribution with `rlem.envs` entry points beside it."""
+
+    root: Path
+    package: str
+    distribution: str
+
+    @property
+    def module(self) -> str:
+        """The factories' module name."""
+        return f"{self.package}.factories"
+
+    def spec(self, factory: str, *arguments: str) -> str:
+        """The spec `package.factories:factory[:argument...]`."""
+        return ":".join([self.module, factory, *arguments])
+
+    def register(self, entry_points: dict[str, str]) -> None:
+        """Install the distribution with these entry points (name: `module:attribute`)."""
+        info = self.root / f"{self.distribution.replace('-', '_')}-0.1.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {self.distribution}\nVersion: 0.1\n")
+        lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+        (info / "entry_points.txt").write_text("[rlem.envs]\n" + lines)
+        importlib.invalidate_caches()
+
+    def environ(self) -> dict[str, str]:
+        """The environment of a subprocess that finds the package (on PYTHONPATH, first)."""
+        path = os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH")]))
+        return {**os.environ, "PYTHONPATH": path}
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugins]:
+    """A fresh package of environment factories (its own name per test), on sys.path while it runs."""
+    tag = uuid.uuid4().hex[:8]
+    root = tmp_path / "plugins"
+    package = root / f"rlem_plugins_{tag}"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(Path(__file__).parent / "envs" / "plugin_factories.py", package / "factories.py")
+    (package / "needs_missing.py").write_text("import a_dependency_nobody_installed\n")
+    monkeypatch.syspath_prepend(str(root))
+    yield Plugins(root, package.name, f"rlem-test-plugins-{tag}")
+    for name in [m for m in sys.modules if m.split(".")[0] == package.name]:
+        del sys.modules[name]

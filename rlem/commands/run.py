@@ -92,7 +92,11 @@ def policy_spec(
 
 def run_command(
     env: Annotated[
-        str, typer.Option(help="Environment spec, e.g. frozenlake:4x4:random, taxi.")
+        str,
+        typer.Option(
+            help="Environment spec, e.g. frozenlake:4x4:random, taxi, or package.module:factory[:ARG...] "
+            "(see `rlem envs`)."
+        ),
     ] = DEFAULTS.env,
     policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = (
         DEFAULTS.policy.backend

@@ -14,6 +14,8 @@ SPECS = [
     "frozenlake:4x4:slippery",
     "frozenlake:8x8:slippery",
     "frozenlake:4x4:random",
+    "frozenlake:8x8:random",
+    "frozenlake:4x4:slippery:random:30",
 ]
 
 
@@ -68,7 +70,7 @@ def test_unknown_specs_are_refused_with_what_exists():
     with pytest.raises(
         UnknownEnvironment,
         match="unknown environment .chess.*known are "
-        "blackjack, cliffwalking, frozenlake, scienceworld, taxi, textworld",
+        "blackjack, cliffwalking, frozenlake, scienceworld, taxi, textworld, or give package.module:factory",
     ):
         make_env("chess")
     with pytest.raises(UnknownEnvironment, match="bad spec 'frozenlake:5x5'"):

@@ -7,6 +7,9 @@ import pytest
 from envs import make_env
 from envs.checker import check_env
 from envs.registry import UnknownEnvironment
+from tests.envs.availability import needs
+
+pytestmark = needs("scienceworld")
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ import pytest
 
 from envs import make_env
 from envs.checker import check_env
+from tests.envs.availability import needs
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("RLEM_TEXTWORLD_CACHE", str(tmp_path / "games"))
-    return tmp_path / "games"
+pytestmark = [needs("textworld"), pytest.mark.usefixtures("textworld_cache")]
 
 
 @pytest.mark.parametrize(
@@ -26,7 +23,7 @@ def test_textworld_challenges_keep_the_contract(spec):
 
 
 @pytest.mark.slow
-def test_observations_lose_the_banner_and_status_line_and_games_are_cached(private_cache):
+def test_observations_lose_the_banner_and_status_line_and_games_are_cached(textworld_cache):
     env = make_env("textworld:coin_collector")
     first = env.reset(seed=4)
     assert first.text.startswith("-= ") and "$$" not in first.text
@@ -34,7 +31,7 @@ def test_observations_lose_the_banner_and_status_line_and_games_are_cached(priva
     result = env.step(first.available_actions[0])
     assert not result.observation.text.rstrip().endswith(">")
     assert "/1" not in result.observation.text.splitlines()[-1]
-    assert len(list(private_cache.glob("*.z8"))) == 1
+    assert len(list(textworld_cache.glob("*.z8"))) == 1
     assert env.reset(seed=4) == first
     env.close()
 

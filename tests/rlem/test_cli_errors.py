@@ -186,7 +186,7 @@ def test_a_bad_environment_claims_no_output_folder(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: unknown environment 'nowhere' in 'nowhere:4x4': known are blackjack, cliffwalking, "
-        "frozenlake, scienceworld, taxi, textworld"
+        "frozenlake, scienceworld, taxi, textworld, or give package.module:factory (see `rlem envs`)"
     ]
     assert not out.exists()
 

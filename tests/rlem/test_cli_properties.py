@@ -5,15 +5,11 @@ the console script runs it (a subprocess per example would spend seconds importi
 
 from __future__ import annotations
 
-import io
-import logging
 import shutil
 import sqlite3
-import sys
 from collections.abc import Iterator
-from contextlib import closing, redirect_stderr, redirect_stdout
+from contextlib import closing
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -26,7 +22,7 @@ from memory_store.formats.json_format import dump
 from memory_store.limits import MAX_INT
 from memory_store.names import check_new_name
 from memory_store.records import ActionRecord, StateSnapshot
-from rlem.cli import main
+from tests.rlem.cli_in_process import rlem_in_process
 
 LEFT = ActionRecord("left", "", 0.5, 0.0, 5)
 STATES = [
@@ -96,22 +92,9 @@ def contents(path: Path) -> dict[str, list[tuple]]:
 
 
 def rlem(*args: str) -> tuple[int, str]:
-    """Run `rlem ARGS` as the console script does: its exit code and what it wrote to stderr. Any
-    exception but SystemExit (what would be a traceback) propagates and fails the test."""
-    stderr, handlers, level = io.StringIO(), logging.root.handlers[:], logging.root.level
-    try:
-        with (
-            patch.object(sys, "argv", ["rlem", *args]),
-            redirect_stdout(io.StringIO()),
-            redirect_stderr(stderr),
-        ):
-            main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:  # the CLI sends logging to its own stderr; pytest's handlers come back
-        logging.root.handlers[:] = handlers
-        logging.root.setLevel(level)
-    return code, stderr.getvalue()
+    """Run `rlem ARGS` as the console script does: its exit code and what it wrote to stderr."""
+    outcome = rlem_in_process(*args)
+    return outcome.code, outcome.stderr
 
 
 def check(memory: Path, *args: str, may_succeed: bool = True) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ MOVES = ("move left", "move down", "move right", "move up")
 TASK = "Walk on the frozen lake from S to the goal G without stepping into a hole H."
 MAP = ["SFFF", "FHFH", "FFFH", "HFFG"]
 LAYOUTS = {"paper": (DEFAULT_TEMPLATE_DIR, True), "pattern": (PATTERN_TEMPLATE_DIR, False)}
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def observation(row: int, col: int) -> str:

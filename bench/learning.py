@@ -37,7 +37,7 @@ from typing import Literal
 from bench.learning_report import save
 from bench.machine import load_average
 from dev import MAIN_JOB
-from rlem.commands.run import parse_tasks
+from rlem.config import parse_tasks
 from rlem.console import progress
 from rlem.run import RunConfig
 

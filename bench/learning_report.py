@@ -8,7 +8,7 @@ negative, it is a ratio of gains over random: (memory-greedy - random) / (tabula
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,7 +190,7 @@ def save(
         document["verdicts"][name] = verdict(row, runs, best)
     document["seeds"] = seed_summary(document["results"])
     document["machine"] = describe_machine(None, load_start)
-    document["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.mkdir(parents=True, exist_ok=True)
     document["plots"] = plot(document, out, experiments, rows)
     (out / "learning.json").write_text(json.dumps(document, indent=1) + "\n")

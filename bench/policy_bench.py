@@ -15,7 +15,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -143,7 +143,7 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
         "command": "python -m bench.policy_bench" + (f" --decisions {decisions}" if decisions != 32 else ""),
         "model": packaged_model().name,
         "device": device,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": describe_machine(None, load_average()),
         "results": rows,
         "sharing": shared,

@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ def update_phase(
 
 def run_benchmark(params: Params, mode: str, command: str, pg_url: str, console: Console) -> dict[str, Any]:
     """Every measurement, as the JSON-ready result."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.perf_counter()
     load_start = load_average()
     if load_start is not None and load_start > (os.cpu_count() or 1):

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ RUNNERS: dict[str, Callable[[Context, Progress], dict[str, Any]]] = {
 
 def run_part(name: str, context: Context, progress: Progress) -> dict[str, Any]:
     """One part, stamped with its command, mode, time, duration and the load around it."""
-    started, clock, load_start = datetime.now(timezone.utc), time.perf_counter(), load_average()
+    started, clock, load_start = datetime.now(UTC), time.perf_counter(), load_average()
     section = RUNNERS[name](context, progress)
     return {
         "command": context.command,
@@ -230,7 +230,7 @@ def run_suite(
         "benchmark": "rlem",
         "schema_version": SCHEMA_VERSION,
         "command": command,
-        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "sections": merged,
         "plots": plots,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from envs import Observation, TextEnv, make_env
-from rlem.commands.run import parse_tasks
+from rlem.config import parse_tasks
 
 
 @dataclass

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Averaging(str, Enum):
+class Averaging(StrEnum):
     """`mean`: the average of every sample so far. `const`: x <- x + lr * (sample - x)."""
 
     MEAN = "mean"

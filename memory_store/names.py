@@ -45,3 +45,14 @@ def check_new_name(name: str) -> str:
 def internal_name(owner: str, suffix: str) -> str:
     """The name of one of rlem's own namespaces kept beside `owner`."""
     return check_name(f"{owner}{MARK}{suffix}")
+
+
+def second_table(namespace: str) -> str:
+    """The namespace of `namespace`'s second Q table (double Q-learning)."""
+    return internal_name(namespace, "q2")
+
+
+def static_name(namespace: str, digest: str, retrieval_text: str) -> str:
+    """The namespace holding a memory file's fixed exemplars (`rlem run --memory static`), one per
+    file content and way of matching."""
+    return internal_name(namespace, f"static-{digest}-{retrieval_text}")

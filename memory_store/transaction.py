@@ -21,7 +21,6 @@ from memory_store.db.models import (
     Eviction,
     Experience,
     Namespace,
-    RunEpisode,
     observation_hash,
     state_hash,
 )
@@ -251,15 +250,6 @@ class StoreTransaction:
         other = StoreTransaction(store, self.session, writing=self.writing)
         self.siblings.append(other)
         return other
-
-    def journal(self, run_id: str, episode: str) -> None:
-        """Record, in this transaction, that a run's episode has its updates committed."""
-        self.require_writing("writing the run journal")
-        self.session.add(RunEpisode(run_id=run_id, episode=episode))
-
-    def journaled(self, run_id: str) -> set[str]:
-        """The episodes of a run whose updates are committed."""
-        return set(self.session.scalars(select(RunEpisode.episode).where(RunEpisode.run_id == run_id)))
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""

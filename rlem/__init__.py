@@ -2,6 +2,36 @@
 
 An LLM agent acts in text environments, guided by similar past experiences retrieved from a
 persistent memory (`memory_store`); learning is Q-learning written back to that memory.
+
+    from rlem import AgentConfig, RLEMAgent
+    with RLEMAgent.open(AgentConfig(db="sqlite:///memory.db", policy="memory-greedy")) as agent:
+        episode = agent.begin(task)
+        action = episode.act(observation, actions)
+        episode.reward(reward)
+        episode.end(final_observation, success=True)
 """
 
+from envs import Observation, StepResult, TextEnv, make_env
+from rlem.config import AgentConfig, RunConfig
+from rlem.policies.base import Decision, Policy, Situation
+from rlem.policies.factory import make_policy
+from rlem.sessions import Episode, EpisodeResult, RLEMAgent, SessionError
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AgentConfig",
+    "Decision",
+    "Episode",
+    "EpisodeResult",
+    "Observation",
+    "Policy",
+    "RLEMAgent",
+    "RunConfig",
+    "SessionError",
+    "Situation",
+    "StepResult",
+    "TextEnv",
+    "make_env",
+    "make_policy",
+]

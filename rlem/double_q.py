@@ -6,12 +6,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from memory_store import ActionRecord, ExperienceRecord, ExperienceStore, Retrieved
-from memory_store.names import internal_name
-
-
-def second_table(namespace: str) -> str:
-    """The namespace holding the second Q table of `namespace`."""
-    return internal_name(namespace, "q2")
 
 
 def merge_actions(a: Sequence[ActionRecord], b: Sequence[ActionRecord]) -> tuple[ActionRecord, ...]:

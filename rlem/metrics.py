@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 
-from rlem.agent import Finished
+from rlem.sessions import EpisodeResult
 
 METRIC_FIELDS = [
     "epoch",
@@ -25,16 +25,16 @@ METRIC_FIELDS = [
 ]
 
 
-def episode_record(finished: Finished, epoch: int, memory_size: int | None) -> dict:
+def episode_record(finished: EpisodeResult, epoch: int, memory_size: int | None) -> dict:
     """One line of episodes.jsonl."""
     decisions = finished.decisions
     asked = [d.latency_s for d in decisions if not d.explored]
     offered = [a for a in finished.advice if a is not None]
     return {
-        "key": finished.job.key,
+        "key": finished.key,
         "epoch": epoch,
-        "split": "train" if finished.job.training else "eval",
-        "seed": finished.job.seed,
+        "split": "train" if finished.training else "eval",
+        "seed": finished.log.seed,
         "success": finished.success,
         "return": finished.log.episode_return,
         "steps": len(decisions),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 
 from memory_store.limits import MAX_INT
-from rlem.console import fail
+from rlem.config import spell_tasks
 
 DbOption = Annotated[
     str,
@@ -20,24 +21,16 @@ DbOption = Annotated[
 NamespaceOption = Annotated[
     str, typer.Option("--namespace", "-n", envvar="RLEM_NAMESPACE", help="Memory namespace.")
 ]
-# Digits of the largest count (MAX_INT) an integer option reads by hand.
-MAX_DIGITS = len(str(MAX_INT))
 StateArgument = Annotated[int, typer.Argument(help="State id (from `rlem memory ls`).", min=1, max=MAX_INT)]
-NStepOption = Annotated[
-    str, typer.Option("--n-step", help="Bootstrap horizon n, or 'none' for full returns.")
-]
 
 
-def is_count(text: str) -> bool:
-    """Whether `text` is a count an option reads by hand: ASCII digits ("²" is a digit to Python,
-    yet not to int()), no more of them than MAX_INT has."""
-    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
-
-
-def parse_n_step(text: str) -> int | None:
-    """`none` or a positive integer, as --n-step takes it."""
-    if text.strip().lower() == "none":
-        return None
-    if not is_count(text) or int(text) < 1:
-        fail(f"--n-step must be a positive integer or 'none', got {text[:40]!r}")
-    return int(text)
+def field_option(model: type[BaseModel], name: str, *flags: str, **extra: Any) -> Any:
+    """A typer option for a config field: its description as help, its default shown. The option
+    itself defaults to None ("not given"), so that the config alone holds the default."""
+    default = model.model_fields[name].get_default(call_default_factory=True)
+    if isinstance(default, list):
+        shown = spell_tasks(default)
+    else:
+        shown = str(getattr(default, "value", default))
+        shown = shown.lower() if default is None or isinstance(default, bool) else shown
+    return typer.Option(*flags, help=model.model_fields[name].description, show_default=shown, **extra)

@@ -25,6 +25,8 @@ class StepLog(BaseModel):
     action: str
     reason: str = ""
     reward: float
+    # When this step reached the learning rule, among all the memory's updates (rlem.learner).
+    seq: int | None = None
 
 
 class EpisodeLog(BaseModel):
@@ -43,6 +45,8 @@ class EpisodeLog(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_key: str | None = None
+    # When the episode's final updates were applied, among all the memory's updates (rlem.learner).
+    seq: int | None = None
 
 
 def read_episodes(path: Path) -> list[EpisodeLog]:

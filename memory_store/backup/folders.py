@@ -14,7 +14,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -84,7 +84,7 @@ def create_backup(
     """Snapshot the database into a new backup folder inside `directory` (made if missing)."""
     parsed = parse_url(url)
     dialect = parsed.get_backend_name()
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     name = PREFIX + created.strftime("%Y%m%dT%H%M%SZ")
     work = directory / f".{name}.{owner_tag()}{PARTIAL}"
     try:

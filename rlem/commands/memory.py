@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from memory_store import Averaging, ExperienceStore, StoreConfig
+from memory_store import ExperienceStore, StoreConfig
+from memory_store.errors import first_problem
 from memory_store.formats.transfer import export_memory, read_memory_file
 from rlem.commands import memory_edit, memory_inspect
+from rlem.config import AgentConfig
 from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption, NStepOption, parse_n_step
-from rlem.qlearning import Rule
-from rlem.replay import replay
+from rlem.learner import replay
+from rlem.options import DbOption, NamespaceOption, field_option
 from rlem.trajectory import read_episodes
 
 app = typer.Typer(help="Replay, export, import, inspect and edit experience memories.", no_args_is_help=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """The memory file formats (see memory_store.formats.transfer)."""
 
     json = "json"
@@ -30,8 +32,9 @@ class Format(str, Enum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="File format.")]
 
 
-# The update rule's defaults, as `rlem run` has them.
-RULE = Rule()
+def rule_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    """The option of the update rule's AgentConfig field `name`."""
+    return field_option(AgentConfig, name, *flags)
 
 
 @app.command("replay")
@@ -39,24 +42,38 @@ def replay_command(
     file: Annotated[Path, typer.Argument(help="Trajectory log (JSON Lines, one episode per line).")],
     db: DbOption,
     namespace: NamespaceOption = "default",
-    n_step: NStepOption = str(RULE.n_step).lower(),
-    gamma: Annotated[float, typer.Option(help="Discount factor in [0, 1].")] = RULE.gamma,
-    update_mode: Annotated[
-        Averaging, typer.Option("--update-mode", help="Running mean over visits, or a constant rate.")
-    ] = RULE.mode,
-    lr: Annotated[float, typer.Option(help="Learning rate of the const mode, in (0, 1].")] = RULE.lr,
-    similarity_floor: Annotated[
-        float | None, typer.Option(help="Bootstrap 0 from neighbours less similar than this.")
+    n_step: Annotated[str | None, rule_option("n_step")] = None,
+    gamma: Annotated[float | None, rule_option("gamma")] = None,
+    update_mode: Annotated[str | None, rule_option("update_mode")] = None,
+    lr: Annotated[float | None, rule_option("lr")] = None,
+    similarity_floor: Annotated[float | None, rule_option("similarity_floor")] = None,
+    double_q: Annotated[bool | None, rule_option("double_q", "--double-q/--single-q")] = None,
+    retrieval_text: Annotated[
+        str | None,
+        typer.Option(
+            help="How a new namespace matches states: task+observation or observation (as the run's did)."
+        ),
     ] = None,
-    double_q: Annotated[bool, typer.Option("--double-q", help="Two Q tables, alternating.")] = False,
 ) -> None:
-    """Apply logged episodes to the memory in file order, exactly as the live run would have."""
+    """Apply logged episodes to the memory in the order they were applied live (the log's sequence
+    numbers; file order for logs without them), exactly as the live run did."""
+    given = {
+        name: value
+        for name, value in locals().items()
+        if name in AgentConfig.model_fields and value is not None
+    }
     try:
-        rule = Rule(parse_n_step(n_step), gamma, update_mode, lr, similarity_floor, double_q)
-    except ValueError as exc:
-        fail(str(exc))
+        rule = AgentConfig.model_validate(given | {"policy": "random"}).rule()
+    except ValidationError as exc:
+        fail(f"replay settings: {first_problem(exc)}")
     episodes = read_episodes(file)
-    with ExperienceStore.open(StoreConfig(url=db, namespace=namespace)) as store, progress() as bar:
+    try:
+        config = StoreConfig(
+            url=db, namespace=namespace, **({"retrieval_text": retrieval_text} if retrieval_text else {})
+        )
+    except ValidationError as exc:
+        fail(f"replay settings: {first_problem(exc)}")
+    with ExperienceStore.open(config) as store, progress() as bar:
         task = bar.add_task("replaying episodes", total=len(episodes))
         replay(store, episodes, rule, on_episode=lambda done: bar.update(task, completed=done))
         states, actions = len(store), store.action_count()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,7 @@ from memory_store.db.database import Database, parse_url, require_existing
 from memory_store.db.namespaces import list_namespaces
 from memory_store.errors import InvalidArgument
 from memory_store.limits import MAX_INT
+from memory_store.names import second_table
 from memory_store.store import open_database
 from rlem.commands.memory_render import (
     add_row,
@@ -40,7 +41,7 @@ from rlem.commands.memory_render import (
     when,
 )
 from rlem.console import console
-from rlem.double_q import retrieve, second_table
+from rlem.double_q import retrieve
 from rlem.options import DbOption, NamespaceOption, StateArgument
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -146,7 +147,7 @@ def parse_since(text: str | None) -> datetime | None:
             f"--since wants an ISO date or date-time like 2026-11-28T12:00, got {text!r}"
         ) from None
     try:  # in UTC, as the database compares: 9999-12-31T23:59-01:00 is beyond year 9999 there
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except OverflowError:
         raise InvalidArgument(
             f"--since {text!r} is out of range in UTC: give a date within the years 1 to 9999"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -45,7 +45,7 @@ def short(text: str, width: int = TEXT_WIDTH) -> str:
 
 def when(moment: datetime) -> str:
     """A timestamp to the minute, in UTC (the JSON output has it exactly)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def size(count: int) -> str:

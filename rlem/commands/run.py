@@ -3,205 +3,79 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from memory_store import Averaging
 from memory_store.errors import first_problem
+from rlem.config import RunConfig, read_config_file
 from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption, NStepOption, is_count, parse_n_step
-from rlem.policies.factory import PolicySpec
-from rlem.run import Run, RunConfig
+from rlem.options import field_option
+from rlem.run import Run
 
-# The one definition of every run setting is RunConfig; the options show its defaults.
-DEFAULTS = RunConfig()
-
-
-def spell_tasks(seeds: list[int]) -> str:
-    """Seeds as `parse_tasks` reads them, runs of consecutive ones as `low-high`."""
-    parts, start = [], 0
-    for i in range(1, len(seeds) + 1):
-        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
-            low, high = seeds[start], seeds[i - 1]
-            parts.append(f"{low}-{high}" if high > low else str(low))
-            start = i
-    return ",".join(parts)
+# Every setting's one definition is RunConfig: the options below show its defaults and
+# descriptions, default to None ("not given"), and only the given ones override a --config file.
+FIELDS = RunConfig.model_fields
 
 
-# Seeds one task list may name: a range like 0-99999999999999 would fill the memory first.
-MAX_TASKS = 1_000_000
-
-
-def parse_tasks(text: str) -> list[int]:
-    """`0-19`, `3,5,8`, or a mix: environment seeds."""
-    seeds: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        low, _, high = part.partition("-")
-        if not all(is_count(n) for n in (low, high or low)):
-            fail(f"task list {text[:40]!r}: use seeds like 0-19 or 3,5,8")
-        first, last = int(low), int(high or low)
-        if last < first:
-            fail(f"task range {part!r} runs backwards: write it low-high, like {last}-{first}")
-        if len(seeds) + last - first + 1 > MAX_TASKS:
-            fail(f"task list {text[:40]!r} names more than {MAX_TASKS:,} seeds")
-        seeds.extend(range(first, last + 1))
-    return seeds
-
-
-def policy_spec(
-    policy: str,
-    decide: str | None,
-    model: str | None,
-    beta: float | None,
-    temperature: float | None,
-    seed: int,
-) -> PolicySpec:
-    """The --policy, --decide, --model, --beta and --temperature options as a backend spec."""
-    settings: dict = {}
-    if beta is not None and not (policy == "hf" and decide == "guided"):
-        fail("--beta weighs the memory's values in --policy hf --decide guided, and only there")
-    if temperature is not None and not (policy == "hf" and decide in (None, "score", "guided")):
-        fail("--temperature is for --policy hf with --decide score or guided")
-    if policy in ("hf", "llamacpp"):
-        settings = (
-            {"seed": seed}
-            | ({"model": model} if model else {})
-            | ({"decide": decide} if decide else {})
-            | ({"beta": beta} if beta is not None else {})
-            | ({"temperature": temperature} if temperature is not None else {})
-        )
-    elif policy == "openai":
-        if not model:
-            fail("--policy openai needs --model NAME@URL, e.g. smollm2@http://127.0.0.1:8000/v1")
-        name, _, url = model.partition("@")
-        settings = (
-            {"model": name, "seed": seed}
-            | ({"base_url": url} if url else {})
-            | ({"decide": decide} if decide else {})
-        )
-    elif policy in ("memory-greedy", "random"):
-        settings = {"seed": seed}
-    else:
-        fail(f"unknown policy {policy!r}: choose hf, openai, llamacpp, memory-greedy or random")
-    return PolicySpec(backend=policy, settings=settings)
+def option(name: str, *flags: str, **extra: Any) -> Any:
+    """The option of RunConfig field `name`."""
+    return field_option(RunConfig, name, *flags, **extra)
 
 
 def run_command(
-    env: Annotated[
-        str,
+    config_file: Annotated[
+        Path | None,
         typer.Option(
-            help="Environment spec, e.g. frozenlake:4x4:random, taxi, or package.module:factory[:ARG...] "
-            "(see `rlem envs`)."
+            "--config", help="TOML file of run settings (field names as keys); options override it."
         ),
-    ] = DEFAULTS.env,
-    policy: Annotated[str, typer.Option(help="hf, openai, llamacpp, memory-greedy or random.")] = (
-        DEFAULTS.policy.backend
-    ),
-    decide: Annotated[str | None, typer.Option(help="generate, score or guided (LLM policies).")] = None,
-    model: Annotated[str | None, typer.Option(help="Model path (hf, llamacpp) or NAME@URL (openai).")] = None,
-    beta: Annotated[
-        float | None,
-        typer.Option(min=0, help="guided: weight of the memory's values against the model's (default 5)."),
     ] = None,
-    temperature: Annotated[
-        float | None,
-        typer.Option(min=0, help="hf score/guided: training draws from softmax(total/T); 0 takes the best."),
+    env: Annotated[str | None, option("env")] = None,
+    policy: Annotated[str | None, option("policy")] = None,
+    decide: Annotated[str | None, option("decide")] = None,
+    model: Annotated[str | None, option("model")] = None,
+    beta: Annotated[float | None, option("beta")] = None,
+    temperature: Annotated[float | None, option("temperature")] = None,
+    memory: Annotated[str | None, option("memory")] = None,
+    static: Annotated[Path | None, option("static")] = None,
+    static_format: Annotated[str | None, option("static_format")] = None,
+    epochs: Annotated[int | None, option("epochs")] = None,
+    train_tasks: Annotated[str | None, option("train_tasks")] = None,
+    test_tasks: Annotated[str | None, option("test_tasks")] = None,
+    db: Annotated[str | None, option("db", "--db", envvar="RLEM_DB")] = None,
+    namespace: Annotated[
+        str | None, option("namespace", "--namespace", "-n", envvar="RLEM_NAMESPACE")
     ] = None,
-    memory: Annotated[
-        str, typer.Option(help="rlem (learn), static (fixed exemplars) or off.")
-    ] = DEFAULTS.memory,
-    static: Annotated[
-        Path | None, typer.Option(help="Memory file of fixed exemplars (--memory static).")
-    ] = None,
-    static_format: Annotated[str, typer.Option(help="json or rememberer-yaml.")] = DEFAULTS.static_format,
-    epochs: Annotated[int, typer.Option(min=1)] = DEFAULTS.epochs,
-    train_tasks: Annotated[str, typer.Option(help="Training environment seeds.")] = spell_tasks(
-        DEFAULTS.train_tasks
-    ),
-    test_tasks: Annotated[str, typer.Option(help="Held-out evaluation seeds.")] = spell_tasks(
-        DEFAULTS.test_tasks
-    ),
-    db: DbOption = DEFAULTS.db,
-    namespace: NamespaceOption = DEFAULTS.namespace,
     out: Annotated[Path, typer.Option(help="Output folder (resumes if it holds this run).")] = Path(
         "runs/latest"
     ),
-    num_envs: Annotated[
-        int, typer.Option(min=1, help="Environments stepped in lockstep, one policy batch.")
-    ] = DEFAULTS.num_envs,
-    n_step: NStepOption = str(DEFAULTS.n_step).lower(),
-    gamma: Annotated[float, typer.Option(min=0, max=1, help="Discount factor.")] = DEFAULTS.gamma,
-    update_mode: Annotated[
-        Averaging, typer.Option(help="Running mean over visits, or a constant rate.")
-    ] = DEFAULTS.update_mode,
-    lr: Annotated[float, typer.Option(help="Learning rate of the const mode.")] = DEFAULTS.lr,
-    double_q: Annotated[bool, typer.Option("--double-q")] = False,
-    k: Annotated[
-        int, typer.Option(min=0, help="Similar states retrieved per decision (shown while they fit).")
-    ] = DEFAULTS.k,
-    pool_margin: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=2,
-            help="Deciding in a situation the memory has not met: the most similar state and those "
-            "within this much cosine of it stand in for it.",
-        ),
-    ] = DEFAULTS.pool_margin,
-    token_budget: Annotated[
-        int,
-        typer.Option(min=1, help="Prompt length limit in tokens: exemplars that do not fit are left out."),
-    ] = DEFAULTS.token_budget,
-    explore: Annotated[
-        float,
-        typer.Option(help="Share of training decisions taken at random (epsilon-greedy), any policy."),
-    ] = DEFAULTS.explore,
-    max_steps: Annotated[
-        int | None,
-        typer.Option(min=1, help="End episodes after this many steps; default: the environment's limit."),
-    ] = None,
-    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
-    retrieval_text: Annotated[
-        str | None,
-        typer.Option(
-            help="Match similar states on task+observation or the observation alone; "
-            "default: what the environment suggests (observation for random FrozenLake maps)."
-        ),
-    ] = None,
+    num_envs: Annotated[int | None, option("num_envs")] = None,
+    n_step: Annotated[str | None, option("n_step")] = None,
+    gamma: Annotated[float | None, option("gamma")] = None,
+    update_mode: Annotated[str | None, option("update_mode")] = None,
+    lr: Annotated[float | None, option("lr")] = None,
+    similarity_floor: Annotated[float | None, option("similarity_floor")] = None,
+    double_q: Annotated[bool | None, option("double_q", "--double-q/--single-q")] = None,
+    k: Annotated[int | None, option("k")] = None,
+    pool_margin: Annotated[float | None, option("pool_margin")] = None,
+    token_budget: Annotated[int | None, option("token_budget")] = None,
+    advice_mode: Annotated[str | None, option("advice_mode")] = None,
+    explore: Annotated[float | None, option("explore")] = None,
+    max_steps: Annotated[int | None, option("max_steps")] = None,
+    seed: Annotated[int | None, option("seed")] = None,
+    retrieval_text: Annotated[str | None, option("retrieval_text")] = None,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
+    given = {name: value for name, value in locals().items() if name in FIELDS and value is not None}
     try:
-        config = RunConfig(
-            env=env,
-            policy=policy_spec(policy, decide, model, beta, temperature, seed),
-            memory=memory,
-            epochs=epochs,
-            train_tasks=parse_tasks(train_tasks),
-            test_tasks=parse_tasks(test_tasks),
-            db=db,
-            namespace=namespace,
-            num_envs=num_envs,
-            n_step=parse_n_step(n_step),
-            gamma=gamma,
-            update_mode=update_mode,
-            lr=lr,
-            double_q=double_q,
-            k=k,
-            pool_margin=pool_margin,
-            explore=explore,
-            max_steps=max_steps,
-            token_budget=token_budget,
-            static=static,
-            static_format=static_format,
-            seed=seed,
-            retrieval_text=retrieval_text,
-        )
-    except ValidationError as exc:
-        fail(f"run settings: {first_problem(exc)}")
+        settings = read_config_file(config_file) if config_file is not None else {}
+        config = RunConfig.model_validate(settings | given)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        fail(f"run settings: {first_problem(exc) if isinstance(exc, ValidationError) else exc}")
+    epochs = config.epochs
     total = epochs * (len(config.train_tasks) + len(config.test_tasks))
     with Run(config, out) as run, progress() as bar_view:
         bar = bar_view.add_task("episodes", total=total, completed=len(run.records))
@@ -209,7 +83,7 @@ def run_command(
         for epoch in range(1, epochs + 1):
             bar_view.update(bar, description=f"epoch {epoch}/{epochs}")
             rows = run.epoch(epoch, lambda: bar_view.advance(bar))
-    table = Table(title=escape(f"{env}: {policy} with memory {memory}"))
+    table = Table(title=escape(f"{config.env}: {config.policy} with memory {config.memory}"))
     for column in ("epoch", "split", "n", "success", "return", "steps", "fallback", "advice", "memory"):
         table.add_column(column)
     for row in rows:

@@ -10,7 +10,7 @@ import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from memory_store.limits import MAX_INT, Limits
 from memory_store.records import ActionRecord, ExperienceRecord, StateSnapshot
 
 YAML = "rememberer-yaml"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 # Pieces that YAML and JSON give a meaning to, mixed into otherwise arbitrary text.
 SPECIAL = [":", ": ", "- ", "&a", "*a", "!", "!!python/tuple", "#", "{", "}", "[", "]", ",", "'", '"']
 SPECIAL += ["\\", "\n", "\r\n", "\t", " ", "? ", "|", ">", "%", "@", "`", "~", "null", "yes", "No"]

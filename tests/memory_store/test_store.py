@@ -241,7 +241,6 @@ def test_a_read_only_transaction_refuses_writes_with_a_store_error(store):
     writes = {
         "applying updates": lambda tx: tx.apply([update("A cellar.", "look", 1.0)]),
         "writing states": lambda tx: tx.put([]),
-        "writing the run journal": lambda tx: tx.journal("run", "episode"),
         "deleting states": lambda tx: tx.delete([state_id]),
     }
     for what, write in writes.items():

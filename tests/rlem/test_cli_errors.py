@@ -201,7 +201,10 @@ def test_usage_errors_are_one_line_with_exit_code_2():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--train-tasks", "5-1"], "task range '5-1' runs backwards: write it low-high, like 1-5"),
+        (
+            ["--train-tasks", "5-1"],
+            "run settings: train_tasks: task range '5-1' runs backwards: write it low-high, like 1-5",
+        ),
         (["--num-envs", "100000"], "run settings: num_envs: Input should be less than or equal to 256"),
     ],
 )

@@ -55,9 +55,10 @@ def test_bad_rule_settings_exit_1_with_one_line(tmp_path: Path):
     log = write_lines(tmp_path / "log.jsonl", [json.dumps(episode())])
     url = f"sqlite:///{tmp_path / 'memory.db'}"
     for args, message in [
-        (["--n-step", "0"], "--n-step must be a positive integer or 'none'"),
-        (["--gamma", "2"], "gamma must be in [0, 1]"),
-        (["--update-mode", "const", "--lr", "0"], "learning rate must be in (0, 1]"),
+        (["--n-step", "0"], "n_step: Input should be greater than or equal to 1"),
+        (["--n-step", "two"], "--n-step must be a positive integer or 'none'"),
+        (["--gamma", "2"], "gamma: Input should be less than or equal to 1"),
+        (["--update-mode", "const", "--lr", "0"], "lr: Input should be greater than 0"),
     ]:
         result = rlem("memory", "replay", str(log), "--db", url, *args)
         assert result.returncode != 0

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
-from rlem.double_q import merge_retrieved, second_table
+from memory_store.names import second_table
+from rlem.double_q import merge_retrieved
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def hit(similarity: float, observation: str, *actions: ActionRecord, visits: int = 1) -> Retrieved:

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memory_store import Averaging, ExperienceStore, StoreConfig
-from rlem.double_q import second_table
+from memory_store.names import second_table
+from rlem.learner import replay
 from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
-from rlem.replay import replay
 from rlem.trajectory import EpisodeLog, StepLog
 
 OBSERVATIONS = [f"You are in room {i}. Exits lead north and south." for i in range(4)]

@@ -15,9 +15,8 @@ import pytest
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.formats.transfer import export_memory
 from rlem.errors import RlemError
-from rlem.policies.factory import PolicySpec
+from rlem.learner import replay
 from rlem.qlearning import Rule
-from rlem.replay import replay
 from rlem.run import Run, RunConfig
 from rlem.trajectory import read_episodes
 
@@ -39,7 +38,7 @@ REQUIRED = {
 def config(db: str, **changes) -> RunConfig:
     settings = dict(
         env="frozenlake:4x4:random",
-        policy=PolicySpec(backend="memory-greedy", settings={"seed": 0}),
+        policy="memory-greedy",
         epochs=2,
         train_tasks=[0, 1, 2, 3],
         test_tasks=[100, 101],
@@ -71,11 +70,18 @@ def memory_of(url: str, namespace: str, path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def replayed_memory(training: list, tmp_path: Path) -> dict:
-    """The export of a fresh database into which the training log was replayed (the run's settings)."""
+def replayed_memory(
+    training: list,
+    tmp_path: Path,
+    rule: Rule = Rule(n_step=None, gamma=0.9),
+    retrieval_text: str = "observation",
+) -> dict:
+    """The export of a fresh database into which the training log was replayed (by default with the
+    settings of `config`, whose random maps match states on the observation)."""
     fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
-    with ExperienceStore.open(StoreConfig(url=fresh, persist_index=False)) as store:
-        replay(store, training, Rule(n_step=None, gamma=0.9))
+    config = StoreConfig(url=fresh, persist_index=False, retrieval_text=retrieval_text)
+    with ExperienceStore.open(config) as store:
+        replay(store, training, rule)
     return memory_of(fresh, "default", tmp_path / "replayed.json")
 
 
@@ -91,6 +97,30 @@ def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tm
     training = read_episodes(out / "trajectories.jsonl")
     assert len(training) == 8 and len(read_episodes(out / "eval_trajectories.jsonl")) == 4
     assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_episodes_run_side_by_side_with_bootstrapping_replay_to_the_same_memory(
+    tmp_path: Path, double_q: bool
+):
+    # Four environments in lockstep: each bootstrapped update reads the memory as the other
+    # episodes' updates left it, so replay must follow the order they were applied in.
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    cfg = config(db, env="frozenlake:4x4:random:20", train_tasks=list(range(16)), test_tasks=[], epochs=1,
+                 num_envs=4, n_step=2, seed=3, double_q=double_q)  # fmt: skip
+    execute(cfg, tmp_path / "out")
+    training = read_episodes(tmp_path / "out" / "trajectories.jsonl")
+    unnumbered = [[s.model_copy(update={"seq": None}) for s in e.steps] for e in training]
+    in_file_order = [
+        e.model_copy(update={"seq": None, "steps": s}) for e, s in zip(training, unnumbered, strict=True)
+    ]
+    assert replayed_memory(training, tmp_path, cfg.rule()) == memory_of(db, "default", tmp_path / "run.json")
+    # Without the sequence numbers (episode after episode), the same log gives another memory: the
+    # test can tell the orders apart.
+    (tmp_path / "unordered").mkdir()
+    assert replayed_memory(in_file_order, tmp_path / "unordered", cfg.rule()) != memory_of(
+        db, "default", tmp_path / "run2.json"
+    )
 
 
 def test_evaluation_episodes_never_write(tmp_path: Path):
@@ -234,7 +264,7 @@ def test_the_classic_4x4_map_is_learned_with_the_default_settings(tmp_path: Path
     # each must keep its own values.
     cfg = RunConfig(
         env="frozenlake:4x4",
-        policy=PolicySpec(backend="memory-greedy", settings={"seed": 0}),
+        policy="memory-greedy",
         test_tasks=[1000, 1001, 1002],
         db=f"sqlite:///{tmp_path / 'run.db'}",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from rlem.policies.base import Decision, Policy, PolicyContractError, Situation,
 from rlem.policies.baselines import MemoryGreedyPolicy, RandomPolicy
 from rlem.policies.values import action_values
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ACTIONS = ("left", "down", "right", "up")
 
 

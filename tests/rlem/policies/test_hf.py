@@ -3,7 +3,7 @@ real packaged SmolLM2 end to end."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ from rlem.policies.values import action_values
 # Real models loaded and run: left out of the fast loop.
 pytestmark = pytest.mark.slow
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ACTIONS = ("go north", "go south", "open the door", "wait")
 
 

@@ -22,7 +22,7 @@ from rich.progress import Progress
 from bench.machine import describe_machine, load_average
 from bench.report import table
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
-from rlem.exemplars import (
+from rlem.agent.exemplars import (
     DEFAULT_TEMPLATE_DIR,
     PATTERN_TEMPLATE_DIR,
     ExemplarConfig,
@@ -30,8 +30,8 @@ from rlem.exemplars import (
     build_prompt,
     load_templates,
 )
+from rlem.policies.backends.hf import HFConfig, HFPolicy, packaged_model
 from rlem.policies.base import Situation, followed_advice
-from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
 
 MOVES = ("move left", "move down", "move right", "move up")
 TASK = "Walk on the frozen lake from S to the goal G without stepping into a hole H."

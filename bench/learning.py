@@ -37,9 +37,9 @@ from typing import Literal
 from bench.learning_report import save
 from bench.machine import load_average
 from dev import MAIN_JOB
+from rlem.agent.run import RunConfig
+from rlem.cli.console import progress
 from rlem.config import parse_tasks
-from rlem.console import progress
-from rlem.run import RunConfig
 
 Metric = Literal["success", "return"]
 

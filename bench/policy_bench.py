@@ -26,11 +26,17 @@ from bench.advice_following import MOVES, TASK, trial
 from bench.machine import describe_machine, load_average
 from bench.report import table
 from envs import make_env
-from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
+from rlem.agent.exemplars import (
+    PATTERN_TEMPLATE_DIR,
+    ExemplarConfig,
+    HFTokenizer,
+    build_prompt,
+    load_templates,
+)
+from rlem.policies.backends.hf import HFConfig, HFPolicy, packaged_model
+from rlem.policies.backends.llamacpp import LlamaCppConfig, LlamaCppPolicy
+from rlem.policies.backends.scoring import Scorer
 from rlem.policies.base import Policy, Situation
-from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
-from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
-from rlem.policies.scoring import Scorer
 
 # hf generate and score at batch 1 and 8, shared against whole prompts, llama.cpp generate and score
 CONFIGURATIONS = 7

@@ -1,7 +1,7 @@
 """What the memory costs an agent step, without the LLM: retrieve, build the prompt, update.
 
-A step does what `rlem.agent.Agent` does around the policy call: `rlem.double_q.retrieve` (embed
-the state's text, then `ExperienceStore.nearest`), `rlem.exemplars.build_prompt` with the packaged
+A step does what `rlem.agent.Agent` does around the policy call: `rlem.learning.double_q.retrieve` (embed
+the state's text, then `ExperienceStore.nearest`), `rlem.agent.exemplars.build_prompt` with the packaged
 SmolLM2 tokenizer and the pattern templates its policy uses, and one n-step (n=1) Q-learning
 update: an `EpisodeLearner` observing the step, which reads the next state's max Q and applies one
 update in its own transaction. The store is SQLite, filled in bulk with synthetic states; the
@@ -31,10 +31,16 @@ from memory_store import ExperienceStore, Retrieved, StoreConfig, open_database
 from memory_store.db.models import Experience
 from memory_store.vectors.embedder import Embedder
 from memory_store.vectors.index import IndexKind
-from rlem.double_q import retrieve
-from rlem.exemplars import PATTERN_TEMPLATE_DIR, ExemplarConfig, HFTokenizer, build_prompt, load_templates
-from rlem.policies.hf import packaged_model
-from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
+from rlem.agent.exemplars import (
+    PATTERN_TEMPLATE_DIR,
+    ExemplarConfig,
+    HFTokenizer,
+    build_prompt,
+    load_templates,
+)
+from rlem.learning.double_q import retrieve
+from rlem.learning.qlearning import EpisodeLearner, Rule, Step, Tables
+from rlem.policies.backends.hf import packaged_model
 
 NAMESPACE = "steps"
 PARTS = ("embed", "search", "prompt", "update")

@@ -53,7 +53,7 @@ class FrozenLake(ToyText):
             "The ice is slippery: a move may slide you to either side." if self.slippery else "The ice holds."
         )
         # The legend comes before the map: text every map shares is a prompt prefix computed once
-        # per batch (rlem/policies/scoring.py).
+        # per batch (rlem/policies/backends/scoring.py).
         return (
             "Walk on the frozen lake from the start S to the goal G without stepping into a hole H. "
             f"{ice} Map, row 1 at the top (S start, F frozen ice, H hole, G goal):\n" + "\n".join(self.rows)

@@ -12,10 +12,10 @@ persistent memory (`memory_store`); learning is Q-learning written back to that 
 """
 
 from envs import Observation, StepResult, TextEnv, make_env
+from rlem.agent.sessions import Episode, EpisodeResult, RLEMAgent, SessionError
 from rlem.config import AgentConfig, RunConfig
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.factory import make_policy
-from rlem.sessions import Episode, EpisodeResult, RLEMAgent, SessionError
 
 __version__ = "0.1.0"
 

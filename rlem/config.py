@@ -17,9 +17,9 @@ from memory_store import Averaging
 from memory_store.config import DEFAULT_URL
 from memory_store.limits import MAX_INT
 from memory_store.vectors.embedder import RetrievalText
+from rlem.learning.qlearning import Rule
 from rlem.policies.factory import PolicySpec
 from rlem.policies.values import DEFAULT_POOL_MARGIN
-from rlem.qlearning import Rule
 
 # Seeds one task list may name: a range like 0-99999999999999 would fill the memory first.
 MAX_TASKS = 1_000_000
@@ -60,7 +60,7 @@ class AgentConfig(BaseModel):
         ge=0,
         description="hf score/guided: training draws from softmax(total/T); 0 takes the best.",
     )
-    # The update rule's own defaults (rlem.qlearning.Rule).
+    # The update rule's own defaults (rlem.learning.qlearning.Rule).
     n_step: int | None = Field(
         default=Rule.n_step, ge=1, description="Bootstrap horizon n, or none for full returns."
     )

@@ -122,7 +122,7 @@ def index_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Converted models (rlem.policies.gguf) go to this session's own folder, never the user's cache;
+    """Converted models (rlem.policies.backends.gguf) go to this session's own folder, never the user's cache;
     commands the tests start inherit it."""
     folder = tmp_path_factory.mktemp("models")
     os.environ["RLEM_MODEL_CACHE"] = str(folder)

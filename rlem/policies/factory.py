@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlem.policies.backends.baselines import MemoryGreedyPolicy, RandomPolicy
+from rlem.policies.backends.hf import HFConfig
+from rlem.policies.backends.llamacpp import LlamaCppConfig
+from rlem.policies.backends.openai_compat import OpenAIConfig
 from rlem.policies.base import Policy
-from rlem.policies.baselines import MemoryGreedyPolicy, RandomPolicy
-from rlem.policies.hf import HFConfig
-from rlem.policies.llamacpp import LlamaCppConfig
-from rlem.policies.openai_compat import OpenAIConfig
 
 
 class RandomConfig(BaseModel):
@@ -41,21 +41,21 @@ class PolicySpec(BaseModel):
 
 def build_hf(config: HFConfig) -> Policy:
     """The transformers policy (imports torch only when asked for)."""
-    from rlem.policies.hf import HFPolicy
+    from rlem.policies.backends.hf import HFPolicy
 
     return HFPolicy(config)
 
 
 def build_openai(config: OpenAIConfig) -> Policy:
     """The OpenAI-compatible policy."""
-    from rlem.policies.openai_compat import OpenAIPolicy
+    from rlem.policies.backends.openai_compat import OpenAIPolicy
 
     return OpenAIPolicy(config)
 
 
 def build_llamacpp(config: LlamaCppConfig) -> Policy:
     """The llama.cpp policy."""
-    from rlem.policies.llamacpp import LlamaCppPolicy
+    from rlem.policies.backends.llamacpp import LlamaCppPolicy
 
     return LlamaCppPolicy(config)
 

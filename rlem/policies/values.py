@@ -1,6 +1,6 @@
 """What the memory says each action is worth in the current situation, for deciding.
 
-The prompt shows the k most similar stored states, each with its own values (`rlem.exemplars`).
+The prompt shows the k most similar stored states, each with its own values (`rlem.agent.exemplars`).
 Deciding needs one value per action here, and similarity cannot say which stored states are this
 situation: to MiniLM, "row 2, column 3" and "row 3, column 2" of one map read alike (a cosine of
 0.999 and more on every toy-text environment), yet the same move means different things there.

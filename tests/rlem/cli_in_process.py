@@ -10,7 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from unittest.mock import patch
 
-from rlem.cli import main
+from rlem.cli.app import main
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from memory_store import ExperienceStore, StoreConfig
-from rlem.double_q import retrieve
+from rlem.learning.double_q import retrieve
 from tests.conftest import DENSE_DIM, build_dense_model
 from tests.memory_store.test_inspection import TASK, fill
 from tests.rlem.test_cli_db import rlem

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
 from memory_store.names import second_table
-from rlem.double_q import merge_retrieved
+from rlem.learning.double_q import merge_retrieved
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from memory_store.records import ActionRecord, ExperienceRecord, Retrieved
 from memory_store.vectors.embedder import packaged_model_path
-from rlem.exemplars import (
+from rlem.agent.exemplars import (
     PATTERN_TEMPLATE_DIR,
     Advice,
     ExemplarConfig,

@@ -34,7 +34,7 @@ from memory_store.records import ActionRecord, StateSnapshot
 from memory_store.store import open_database
 from memory_store.vectors.embedder import Embedder, default_embedder, packaged_model_path
 from memory_store.vectors.sync import load_embeddings
-from rlem.trajectory import read_episodes
+from rlem.learning.trajectory import read_episodes
 from tests.conftest import admin_connection
 from tests.memory_store.test_backup import new_target
 from tests.rlem.test_run import memory_of, replayed_memory

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from memory_store import Averaging, ExperienceStore, StoreConfig
 from memory_store.names import second_table
-from rlem.learner import replay
-from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
-from rlem.trajectory import EpisodeLog, StepLog
+from rlem.learning.learner import replay
+from rlem.learning.qlearning import EpisodeLearner, Rule, Step, Tables
+from rlem.learning.trajectory import EpisodeLog, StepLog
 
 OBSERVATIONS = [f"You are in room {i}. Exits lead north and south." for i in range(4)]
 TASKS = ["Find the exit.", "Collect the coins."]

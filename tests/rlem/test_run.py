@@ -14,11 +14,11 @@ import pytest
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.formats.transfer import export_memory
+from rlem.agent.run import Run, RunConfig
 from rlem.errors import RlemError
-from rlem.learner import replay
-from rlem.qlearning import Rule
-from rlem.run import Run, RunConfig
-from rlem.trajectory import read_episodes
+from rlem.learning.learner import replay
+from rlem.learning.qlearning import Rule
+from rlem.learning.trajectory import read_episodes
 
 REQUIRED = {
     "epoch",

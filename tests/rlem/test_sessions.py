@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import pytest
 
 from envs import make_env
+from rlem.agent.metrics import episode_record
+from rlem.agent.run import Job
+from rlem.agent.run import play as play_jobs
+from rlem.agent.sessions import EpisodeResult, RLEMAgent, SessionError
 from rlem.config import AgentConfig
-from rlem.metrics import episode_record
 from rlem.policies.base import Decision, Policy, Situation
-from rlem.run import Job
-from rlem.run import play as play_jobs
-from rlem.sessions import EpisodeResult, RLEMAgent, SessionError
 
 
 class FirstAction(Policy):

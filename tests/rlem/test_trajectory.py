@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memory_store.errors import InvalidFile
-from rlem.trajectory import EpisodeLog, StepLog, append_episode, read_episodes
+from rlem.learning.trajectory import EpisodeLog, StepLog, append_episode, read_episodes
 
 
 def episode(task: str = "Reach the goal.", rewards=(0.0, 1.0)) -> dict:

@@ -32,7 +32,7 @@ def tiny_lm():
 @pytest.fixture(scope="session")
 def smollm2():
     """The packaged SmolLM2-135M-Instruct in the transformers policy (score mode), loaded once."""
-    from rlem.policies.hf import HFConfig, HFPolicy, packaged_model
+    from rlem.policies.backends.hf import HFConfig, HFPolicy, packaged_model
 
     return HFPolicy(HFConfig(model=packaged_model(), decide="score"))
 
@@ -46,7 +46,7 @@ def llama_server(tmp_path_factory):
     import time
     import urllib.request
 
-    from rlem.policies.hf import packaged_model
+    from rlem.policies.backends.hf import packaged_model
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
+from rlem.policies.backends.baselines import MemoryGreedyPolicy, RandomPolicy
 from rlem.policies.base import Decision, Policy, PolicyContractError, Situation, check_policy, followed_advice
-from rlem.policies.baselines import MemoryGreedyPolicy, RandomPolicy
 from rlem.policies.values import action_values
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

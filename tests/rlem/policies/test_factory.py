@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from rlem.policies.baselines import MemoryGreedyPolicy, RandomPolicy
+from rlem.policies.backends.baselines import MemoryGreedyPolicy, RandomPolicy
+from rlem.policies.backends.openai_compat import OpenAIPolicy
 from rlem.policies.factory import PolicySpec, make_policy
-from rlem.policies.openai_compat import OpenAIPolicy
 
 
 def test_each_backend_gets_its_own_validated_settings():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rlem.errors import RlemError
-from rlem.policies.gguf import converted
-from rlem.policies.hf import packaged_model
+from rlem.policies.backends.gguf import converted
+from rlem.policies.backends.hf import packaged_model
 
 
 @pytest.mark.slow

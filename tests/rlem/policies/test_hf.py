@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
-from rlem.exemplars import ExemplarConfig, HFTokenizer, build_prompt, load_templates
+from rlem.agent.exemplars import ExemplarConfig, HFTokenizer, build_prompt, load_templates
+from rlem.policies.backends.hf import HFConfig, HFPolicy, value_bonus
 from rlem.policies.base import Situation, check_policy, followed_advice
-from rlem.policies.hf import HFConfig, HFPolicy, value_bonus
 from rlem.policies.values import action_values
 
 # Real models loaded and run: left out of the fast loop.
@@ -139,7 +139,7 @@ def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
 
 
 def test_small_models_default_to_the_pattern_layout_without_chat_format(smollm2, tiny_lm):
-    from rlem.exemplars import PATTERN_TEMPLATE_DIR
+    from rlem.agent.exemplars import PATTERN_TEMPLATE_DIR
 
     assert (smollm2.chat, smollm2.templates) == (False, PATTERN_TEMPLATE_DIR)
     forced = HFPolicy(HFConfig(chat=True), smollm2.model, smollm2.tokenizer)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rlem.policies.backends.llamacpp import LlamaCppConfig, LlamaCppPolicy
 from rlem.policies.base import Situation, check_policy
-from rlem.policies.llamacpp import LlamaCppConfig, LlamaCppPolicy
 
 # Real models loaded and run: left out of the fast loop.
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlem.policies.matching import match_action, parse_answer, similarity
+from rlem.policies.backends.matching import match_action, parse_answer, similarity
 
 ACTIONS = ["go north", "go south", "take lamp", "open door"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rlem.policies.backends.openai_compat import OpenAIConfig, OpenAIPolicy, ServerError
 from rlem.policies.base import Situation, check_policy
-from rlem.policies.openai_compat import OpenAIConfig, OpenAIPolicy, ServerError
 from tests.rlem.policies.scripted_server import ScriptedServer, chat_answer
 
 ACTIONS = ("go north", "go south", "wait")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlem.policies.scoring import Scorer
+from rlem.policies.backends.scoring import Scorer
 
 # Real models loaded and run: left out of the fast loop.
 pytestmark = pytest.mark.slow

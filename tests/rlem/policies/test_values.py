@@ -12,9 +12,9 @@ import pytest
 
 from envs import Observation, make_env
 from memory_store import ExperienceStore, StoreConfig, Update
-from rlem.double_q import retrieve, same_situation
+from rlem.learning.double_q import retrieve, same_situation
+from rlem.policies.backends.baselines import MemoryGreedyPolicy
 from rlem.policies.base import Situation, check_policy
-from rlem.policies.baselines import MemoryGreedyPolicy
 from rlem.policies.values import action_values
 
 

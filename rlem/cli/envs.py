@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 from envs.registry import ENTRY_POINT_GROUP, REGISTRY, distribution, installed_entry_points
-from rlem.console import console
+from rlem.cli.console import console
 
 
 def built_in_lines() -> list[str]:

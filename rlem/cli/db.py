@@ -6,8 +6,8 @@ import typer
 
 from memory_store.db.database import Database, parse_url, require_existing
 from memory_store.db.schema import current_revision, describe, head_revision, upgrade
-from rlem.console import console
-from rlem.options import DbOption
+from rlem.cli.console import console
+from rlem.cli.options import DbOption
 
 app = typer.Typer(help="Inspect and upgrade the schema of a memory database.", no_args_is_help=True)
 

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from memory_store import ExperienceStore, StoreConfig, Update
 from memory_store.config import DEFAULT_URL
-from rlem.console import console
-from rlem.options import DbOption, NamespaceOption
+from rlem.cli.console import console
+from rlem.cli.options import DbOption, NamespaceOption
 
 TASK = "Walk along the corridor to the door at cell 4. Actions: left, right."
 # (cells visited, actions taken); reaching cell 4 pays 1, every other step 0.

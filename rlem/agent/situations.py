@@ -1,5 +1,5 @@
 """What the policy is shown before one decision: the retrieved states, what the memory says each
-action is worth here (`rlem.policies.values`), and the exemplar prompt (`rlem.exemplars`)."""
+action is worth here (`rlem.policies.values`), and the exemplar prompt (`rlem.agent.exemplars`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from memory_store import ExperienceStore
-from rlem.double_q import retrieve, same_situation
-from rlem.exemplars import ExemplarConfig, Templates, Tokenizer, build_prompt
+from rlem.agent.exemplars import ExemplarConfig, Templates, Tokenizer, build_prompt
+from rlem.learning.double_q import retrieve, same_situation
+from rlem.learning.trajectory import StepLog
 from rlem.policies.base import Situation
 from rlem.policies.values import ActionValues, action_values
-from rlem.trajectory import StepLog
 
 
 def choices(

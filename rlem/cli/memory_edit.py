@@ -21,10 +21,10 @@ from memory_store.db.namespaces import get_namespace, list_namespaces
 from memory_store.limits import MAX_INT
 from memory_store.names import second_table
 from memory_store.store import open_database
-from rlem.commands.memory_inspect import connected
-from rlem.commands.memory_render import short
-from rlem.console import console, fail, progress
-from rlem.options import DbOption, NamespaceOption, StateArgument
+from rlem.cli.console import console, fail, progress
+from rlem.cli.memory_inspect import connected
+from rlem.cli.memory_render import short
+from rlem.cli.options import DbOption, NamespaceOption, StateArgument
 
 # --older-than is at most 1,000 years of days (not many more overflow Python's dates).
 MAX_DAYS = 365_000

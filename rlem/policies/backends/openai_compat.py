@@ -23,11 +23,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlem.errors import RlemError
+from rlem.policies.backends.baselines import MemoryGreedyPolicy
+from rlem.policies.backends.echo import action_logprob, joined
+from rlem.policies.backends.generation import Completion, decide_by_generation
+from rlem.policies.backends.matching import DEFAULT_THRESHOLD
 from rlem.policies.base import Decision, Policy, Situation
-from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.echo import action_logprob, joined
-from rlem.policies.generation import Completion, decide_by_generation
-from rlem.policies.matching import DEFAULT_THRESHOLD
 
 
 class OpenAIConfig(BaseModel):

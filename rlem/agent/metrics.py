@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 
-from rlem.sessions import EpisodeResult
+from rlem.agent.sessions import EpisodeResult
 
 METRIC_FIELDS = [
     "epoch",

@@ -25,7 +25,7 @@ class StepLog(BaseModel):
     action: str
     reason: str = ""
     reward: float
-    # When this step reached the learning rule, among all the memory's updates (rlem.learner).
+    # When this step reached the learning rule, among all the memory's updates (rlem.learning.learner).
     seq: int | None = None
 
 
@@ -45,7 +45,7 @@ class EpisodeLog(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_key: str | None = None
-    # When the episode's final updates were applied, among all the memory's updates (rlem.learner).
+    # When the episode's final updates were applied, among all the memory's updates (rlem.learning.learner).
     seq: int | None = None
 
 

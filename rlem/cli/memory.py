@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.errors import first_problem
 from memory_store.formats.transfer import export_memory, read_memory_file
-from rlem.commands import memory_edit, memory_inspect
+from rlem.cli import memory_edit, memory_inspect
+from rlem.cli.console import console, fail, progress
+from rlem.cli.options import DbOption, NamespaceOption, field_option
 from rlem.config import AgentConfig
-from rlem.console import console, fail, progress
-from rlem.learner import replay
-from rlem.options import DbOption, NamespaceOption, field_option
-from rlem.trajectory import read_episodes
+from rlem.learning.learner import replay
+from rlem.learning.trajectory import read_episodes
 
 app = typer.Typer(help="Replay, export, import, inspect and edit experience memories.", no_args_is_help=True)
 

@@ -19,8 +19,8 @@ from memory_store.backup import (
     restore_backup,
     verify_backup,
 )
-from rlem.console import console
-from rlem.options import DbOption
+from rlem.cli.console import console
+from rlem.cli.options import DbOption
 
 app = typer.Typer(help="Back up, verify, restore and list memory databases.", no_args_is_help=True)
 

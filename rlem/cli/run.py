@@ -11,10 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from memory_store.errors import first_problem
+from rlem.agent.run import Run
+from rlem.cli.console import console, fail, progress
+from rlem.cli.options import field_option
 from rlem.config import RunConfig, read_config_file
-from rlem.console import console, fail, progress
-from rlem.options import field_option
-from rlem.run import Run
 
 # Every setting's one definition is RunConfig: the options below show its defaults and
 # descriptions, default to None ("not given"), and only the given ones override a --config file.

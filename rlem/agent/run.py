@@ -23,13 +23,13 @@ from envs import Observation, TextEnv, make_env
 from envs.checker import EnvContractError, check_start
 from memory_store.files import write_atomically
 from memory_store.store import succeeded
+from rlem.agent.folder_lock import FolderLock
+from rlem.agent.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
+from rlem.agent.sessions import Episode, EpisodeResult, RLEMAgent
 from rlem.config import RunConfig
 from rlem.errors import RlemError
-from rlem.folder_lock import FolderLock
-from rlem.journal import committed
-from rlem.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
-from rlem.sessions import Episode, EpisodeResult, RLEMAgent
-from rlem.trajectory import append_episode, read_episodes
+from rlem.learning.journal import committed
+from rlem.learning.trajectory import append_episode, read_episodes
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from rlem.commands import backup, bench, db, demo, envs, memory, run
-from rlem.console import fail, setup_logging
+from rlem.cli import backup, bench, db, demo, envs, memory, run
+from rlem.cli.console import fail, setup_logging
 from rlem.errors import user_message
 
 app = typer.Typer(

@@ -29,15 +29,15 @@ from memory_store import ExperienceStore, StoreConfig
 from memory_store.formats.transfer import read_memory_file
 from memory_store.names import static_name
 from memory_store.store import succeeded
+from rlem.agent.exemplars import ExemplarConfig, HFTokenizer, load_templates
+from rlem.agent.situations import Viewer, choices
 from rlem.config import AgentConfig
 from rlem.errors import RlemError
-from rlem.exemplars import ExemplarConfig, HFTokenizer, load_templates
-from rlem.learner import Learning
+from rlem.learning.learner import Learning
+from rlem.learning.qlearning import EpisodeLearner, Step
+from rlem.learning.trajectory import EpisodeLog, StepLog, append_episode
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.policies.factory import make_policy
-from rlem.qlearning import EpisodeLearner, Step
-from rlem.situations import Viewer, choices
-from rlem.trajectory import EpisodeLog, StepLog, append_episode
 
 
 class SessionError(RlemError):

@@ -28,7 +28,8 @@ from memory_store.errors import InvalidArgument
 from memory_store.limits import MAX_INT
 from memory_store.names import second_table
 from memory_store.store import open_database
-from rlem.commands.memory_render import (
+from rlem.cli.console import console
+from rlem.cli.memory_render import (
     add_row,
     audit_table,
     number,
@@ -40,9 +41,8 @@ from rlem.commands.memory_render import (
     table,
     when,
 )
-from rlem.console import console
-from rlem.double_q import retrieve
-from rlem.options import DbOption, NamespaceOption, StateArgument
+from rlem.cli.options import DbOption, NamespaceOption, StateArgument
+from rlem.learning.double_q import retrieve
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 AnyNamespaceOption = Annotated[

@@ -22,14 +22,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlem.agent.exemplars import DEFAULT_TEMPLATE_DIR, PATTERN_TEMPLATE_DIR
 from rlem.errors import RlemError
-from rlem.exemplars import DEFAULT_TEMPLATE_DIR, PATTERN_TEMPLATE_DIR
+from rlem.policies.backends.baselines import MemoryGreedyPolicy
+from rlem.policies.backends.echo import continuation
+from rlem.policies.backends.generation import Completion, decide_by_generation
+from rlem.policies.backends.gguf import converted
+from rlem.policies.backends.matching import DEFAULT_THRESHOLD
 from rlem.policies.base import Decision, Policy, Situation
-from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.echo import continuation
-from rlem.policies.generation import Completion, decide_by_generation
-from rlem.policies.gguf import converted
-from rlem.policies.matching import DEFAULT_THRESHOLD
 
 DecideMode = Literal["generate", "score", "guided"]
 # Below this size a model follows exemplars written as a pattern to complete far better than the
@@ -138,7 +138,7 @@ class HFPolicy(Policy):
         )
         self.templates = PATTERN_TEMPLATE_DIR if small else DEFAULT_TEMPLATE_DIR
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        from rlem.policies.scoring import Scorer
+        from rlem.policies.backends.scoring import Scorer
 
         self.scorer = Scorer(model, self.pad_id, config.kept_prompts)
         self.fallback = MemoryGreedyPolicy(seed=config.seed)
@@ -201,7 +201,7 @@ class HFPolicy(Policy):
         """Greedy continuations of a batch of prompts, in one left-padded generate call."""
         import torch
 
-        from rlem.policies.scoring import left_pad
+        from rlem.policies.backends.scoring import left_pad
 
         device = next(self.model.parameters()).device
         encoded = [self.encode(p) for p in prompts]

@@ -17,9 +17,9 @@ from memory_store import ExperienceStore
 from memory_store.names import second_table
 from memory_store.transaction import StoreTransaction
 from rlem.errors import RlemError
-from rlem.journal import record_episode
-from rlem.qlearning import EpisodeLearner, Rule, Step, Tables
-from rlem.trajectory import EpisodeLog
+from rlem.learning.journal import record_episode
+from rlem.learning.qlearning import EpisodeLearner, Rule, Step, Tables
+from rlem.learning.trajectory import EpisodeLog
 
 
 @dataclass

@@ -16,11 +16,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlem.errors import RlemError
+from rlem.policies.backends.baselines import MemoryGreedyPolicy
+from rlem.policies.backends.echo import continuation
+from rlem.policies.backends.generation import Completion, decide_by_generation
+from rlem.policies.backends.matching import DEFAULT_THRESHOLD
 from rlem.policies.base import Decision, Policy, Situation
-from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.echo import continuation
-from rlem.policies.generation import Completion, decide_by_generation
-from rlem.policies.matching import DEFAULT_THRESHOLD
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -57,7 +57,7 @@ class LlamaCppPolicy(Policy):
             raise RlemError(
                 "the llamacpp policy needs llama-cpp-python: pip install -e '.[llamacpp]'"
             ) from None
-        from rlem.policies.hf import packaged_model
+        from rlem.policies.backends.hf import packaged_model
 
         path = config.model or packaged_model()
         if not path.exists():

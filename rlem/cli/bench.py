@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from rlem.console import console, errors, fail, progress
+from rlem.cli.console import console, errors, fail, progress
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rlem.policies.backends.baselines import MemoryGreedyPolicy
+from rlem.policies.backends.matching import match_action, parse_answer
 from rlem.policies.base import Decision, Situation
-from rlem.policies.baselines import MemoryGreedyPolicy
-from rlem.policies.matching import match_action, parse_answer
 
 STRICT = "\n\nAnswer with exactly one of these actions, copied as written:\n"
 

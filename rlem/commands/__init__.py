@@ -1,1 +1,0 @@
-"""The `rlem` command groups, one module each."""

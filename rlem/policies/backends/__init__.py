@@ -1,0 +1,2 @@
+"""Policy backends: the baselines, transformers (hf), llama.cpp and OpenAI-compatible servers,
+and what they share."""

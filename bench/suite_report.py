@@ -147,8 +147,8 @@ def steps(section: dict[str, Any]) -> list[str]:
     lines = [
         "One step: `rlem.learning.double_q.retrieve` (embed the state's text, then "
         f"`ExperienceStore.nearest`, k={p['k']}), `build_prompt` with the SmolLM2 tokenizer and the "
-        f"pattern templates ({p['token_budget']}-token budget), and one n-step (n=1) Q-learning update through an `EpisodeLearner` (max Q of the "
-        f"next state, then one transaction). SQLite store; {p['steps']} steps per row over stored states, "
+        f"pattern templates ({p['token_budget']}-token budget), and one n-step (n=1) Q-learning update "
+        "through an `EpisodeLearner` (max Q of the next state, then one transaction). SQLite store; {p['steps']} steps per row over stored states, "
         f"after {p['warmup']} warm-up steps. Each part: p50 (share of the total time).",
         "",
     ]

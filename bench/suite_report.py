@@ -148,7 +148,8 @@ def steps(section: dict[str, Any]) -> list[str]:
         "One step: `rlem.learning.double_q.retrieve` (embed the state's text, then "
         f"`ExperienceStore.nearest`, k={p['k']}), `build_prompt` with the SmolLM2 tokenizer and the "
         f"pattern templates ({p['token_budget']}-token budget), and one n-step (n=1) Q-learning update "
-        "through an `EpisodeLearner` (max Q of the next state, then one transaction). SQLite store; {p['steps']} steps per row over stored states, "
+        "through an `EpisodeLearner` (max Q of the next state, then one transaction). SQLite store; "
+        f"{p['steps']} steps per row over stored states, "
         f"after {p['warmup']} warm-up steps. Each part: p50 (share of the total time).",
         "",
     ]

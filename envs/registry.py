@@ -24,6 +24,7 @@ one-line message says what to fix; the traceback of a failed import or call is l
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import reprlib
 from collections.abc import Callable
@@ -119,6 +120,12 @@ def make_env(spec: str) -> TextEnv:
     if "." in name:
         return from_module(spec, name, arguments)
     if name in REGISTRY:
+        package = REGISTRY[name].package
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise UnknownEnvironment(
+                f"environment {name!r} needs the {package} package, an extra of rlem: "
+                f"pip install 'rlem[{name}]' (or RLEM_EXTRAS={name} python3 dev.py setup)"
+            )
         try:
             return REGISTRY[name].parse(arguments)
         except ValueError as exc:

@@ -1,4 +1,5 @@
-"""Namespace names: what a user may call a namespace, and the mark reserved for rlem's own.
+"""Namespace names: what a user may call a namespace, the mark reserved for rlem's own, and the
+names of rlem's own (the only module that spells them).
 
 rlem keeps some namespaces beside a user's: `NAME~q2` (double Q-learning's second table),
 `NAME~static-...` (a memory file read by `rlem run --memory static`) and `NAME~reembed-...` (staging
@@ -9,6 +10,7 @@ then never touches a user's namespace.
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 from memory_store.errors import InvalidArgument
 
@@ -56,3 +58,27 @@ def static_name(namespace: str, digest: str, retrieval_text: str) -> str:
     """The namespace holding a memory file's fixed exemplars (`rlem run --memory static`), one per
     file content and way of matching."""
     return internal_name(namespace, f"static-{digest}-{retrieval_text}")
+
+
+# The staging namespaces of a re-embedding: NAME~reembed-ID-OWNER.
+STAGING = "reembed-"
+
+
+def staging_name(live: str, owner: str) -> str:
+    """A new staging namespace of `live` for a re-embedding by `owner` (`NAME~reembed-ID-OWNER`)."""
+    return internal_name(live, f"{STAGING}{uuid.uuid4().hex[:8]}-{owner}")
+
+
+def staging_prefix(live: str) -> str:
+    """What every staging namespace of `live` begins with."""
+    return live + MARK + STAGING
+
+
+def is_staging(name: str) -> bool:
+    """Whether `name` is the staging namespace of a re-embedding."""
+    return MARK + STAGING in name
+
+
+def staging_owner(name: str) -> str:
+    """The owner named in a staging namespace's name."""
+    return name.rpartition(MARK + STAGING)[2].partition("-")[2]

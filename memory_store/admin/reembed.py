@@ -14,7 +14,6 @@ fail on their next access instead of mixing two models' vectors.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from memory_store.db.database import Database
 from memory_store.db.models import Eviction, Experience, Namespace, new_generation, utcnow
 from memory_store.db.namespaces import NamespaceInfo, get_namespace, open_namespace
 from memory_store.errors import InvalidArgument
-from memory_store.names import MARK, internal_name
+from memory_store.names import is_staging, staging_name, staging_owner, staging_prefix
 from memory_store.owners import has_ended, owner_tag
 from memory_store.vectors.embedder import Embedder, RetrievalText, state_text
 from memory_store.vectors.index import check_vectors, normalized
@@ -37,7 +36,6 @@ from memory_store.vectors.index_file import database_index_dir
 
 log = logging.getLogger(__name__)
 
-STAGING = "reembed-"
 CHUNK = 256
 
 Progress = Callable[[int, int], None]
@@ -55,19 +53,14 @@ class Reembedded:
     states: int
 
 
-def staging_name(live: str) -> str:
-    """A new staging namespace of `live`, naming the process that owns it (`NAME~reembed-ID-PID@HOST`)."""
-    return internal_name(live, f"{STAGING}{uuid.uuid4().hex[:8]}-{owner_tag()}")
-
-
 def abandoned(name: str) -> bool:
     """Whether a staging namespace's owner was a process of this machine that has ended."""
-    return has_ended(name.rpartition(MARK + STAGING)[2].partition("-")[2])
+    return has_ended(staging_owner(name))
 
 
 def remove_abandoned(db: Database, live: str, index_dir: Path | None) -> None:
     """Delete (audited) the staging namespaces of `live` that ended processes left; report the rest."""
-    prefix = live + MARK + STAGING
+    prefix = staging_prefix(live)
     with db.read() as session:
         found = list(
             session.scalars(select(Namespace.name).where(Namespace.name.startswith(prefix, autoescape=True)))
@@ -240,11 +233,13 @@ def reembed(
         raise InvalidArgument("a namespace to re-embed is named twice")
     lives = [get_namespace(db, name) for name in names]
     for live in lives:
-        if MARK + STAGING in live.name:
+        if is_staging(live.name):
             raise InvalidArgument(f"{live.name!r} is a staging namespace of an interrupted re-embedding")
         remove_abandoned(db, live.name, index_dir)
     stagings = [
-        open_namespace(db, staging_name(live.name), embedder.model_name, embedder.dim, internal=True)
+        open_namespace(
+            db, staging_name(live.name, owner_tag()), embedder.model_name, embedder.dim, internal=True
+        )
         for live in lives
     ]
 

@@ -44,7 +44,7 @@ class SessionError(RlemError):
     """A session call out of order or with bad arguments; nothing was changed."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EpisodeResult:
     """An ended episode: its log, its decisions, and whether the advice shown was followed."""
 
@@ -67,7 +67,7 @@ class EpisodeResult:
 EndHook = Callable[[EpisodeResult, int | None], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Episode:
     """One episode in flight; made by `RLEMAgent.begin`."""
 
@@ -165,13 +165,15 @@ class RLEMAgent:
         self.rng = np.random.default_rng(config.seed)
         tokenizer = getattr(policy, "tokenizer", None)
         self.viewer = Viewer(
-            store,
-            learning.second if learning is not None else None,
-            ExemplarConfig(k=config.k, advice_mode=config.advice_mode, token_budget=config.token_budget),
-            HFTokenizer(tokenizer) if tokenizer is not None else None,
-            load_templates(policy.templates),
-            config.pool_margin,
-            self.rng,
+            store=store,
+            second=learning.second if learning is not None else None,
+            exemplars=ExemplarConfig(
+                k=config.k, advice_mode=config.advice_mode, token_budget=config.token_budget
+            ),
+            tokenizer=HFTokenizer(tokenizer) if tokenizer is not None else None,
+            templates=load_templates(policy.templates),
+            pool_margin=config.pool_margin,
+            rng=self.rng,
         )
         self.open_episodes: dict[str, Episode] = {}
         self.counter = 0
@@ -227,7 +229,8 @@ class RLEMAgent:
         if key in self.open_episodes:
             raise SessionError(f"episode {key} is already open: give another key")
         learner = self.learning.learner(task) if training and self.learning is not None else None
-        episode = Episode(self, task, training, key, seed, env, deterministic, learner)
+        episode = Episode(agent=self, task=task, training=training, key=key, seed=seed, env=env,
+                          deterministic=deterministic, learner=learner)  # fmt: skip
         self.open_episodes[key] = episode
         return episode
 
@@ -292,8 +295,14 @@ class RLEMAgent:
             episode_return=sum(s.reward for s in episode.steps),
             run_key=episode.key,
         )
-        result = EpisodeResult(episode.key, episode.training, log, episode.decisions, episode.advice,
-                               time.perf_counter() - episode.started)  # fmt: skip
+        result = EpisodeResult(
+            key=episode.key,
+            training=episode.training,
+            log=log,
+            decisions=episode.decisions,
+            advice=episode.advice,
+            seconds=time.perf_counter() - episode.started,
+        )
         if episode.learner is None or self.learning is None:
             for hook in self.hooks:
                 hook(result, len(self.store) if self.store is not None else None)

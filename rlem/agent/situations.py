@@ -39,7 +39,7 @@ def choices(
     return left or actions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Viewer:
     """Builds Situations from one memory (or none) for one policy's prompts."""
 

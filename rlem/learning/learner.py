@@ -22,7 +22,7 @@ from rlem.learning.qlearning import EpisodeLearner, Rule, Step, Tables
 from rlem.learning.trajectory import EpisodeLog
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Learning:
     """Writes one memory's learning updates: live transitions, episode ends, and replay."""
 
@@ -43,7 +43,7 @@ class Learning:
         second = (
             store.open_sibling(second_table(store.namespace.name), internal=True) if rule.double_q else None
         )
-        return cls(store, rule, second, journal)
+        return cls(store=store, rule=rule, second=second, journal=journal)
 
     def resume(self, *, turn: int, seq: int) -> None:
         """Go on after `turn` updates and sequence number `seq` (a resumed run)."""

@@ -35,7 +35,7 @@ class QTable(Protocol):
     def apply(self, updates: Sequence[Update], *, mode: Averaging, lr: float) -> object: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Rule:
     """Settings of the update rule.
 

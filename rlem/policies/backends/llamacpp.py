@@ -55,7 +55,8 @@ class LlamaCppPolicy(Policy):
             from llama_cpp import Llama
         except ImportError:
             raise RlemError(
-                "the llamacpp policy needs llama-cpp-python: pip install -e '.[llamacpp]'"
+                "the llamacpp policy needs llama-cpp-python, an extra of rlem: pip install 'rlem[llamacpp]' "
+                "(or RLEM_EXTRAS=llamacpp python3 dev.py setup)"
             ) from None
         from rlem.policies.backends.hf import packaged_model
 

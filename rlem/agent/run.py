@@ -89,6 +89,9 @@ def play(agent: RLEMAgent, jobs: Sequence[Job], envs: Sequence[TextEnv], advance
                 )
                 advance()
                 slots[slots.index(slot)] = start(slot.env)
+            else:
+                # The next observation is known now: its update goes in before the next slot's step.
+                slot.episode.feed(result.observation.text, done=False)
 
 
 class Run:

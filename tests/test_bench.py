@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.progress import Progress
 
 from bench.bandwidth import copy_bandwidth_gbs, scan_bound_ms
 from bench.baselines.tabular import parser as tabular_parser
 from bench.learning import EXPERIMENTS
 from bench.linear_scan import LinearMemory
-from bench.retrieval_compare import flat_ids
+from bench.parts import retrieval
+from bench.parts.context import Context
+from bench.parts.retrieval import flat_ids
 from bench.run_configs import write_config
 from bench.synthetic import Clusters
 from rlem.config import RunConfig, read_config_file
@@ -104,23 +107,21 @@ def test_scan_bound_is_bytes_over_bandwidth():
 
 
 @pytest.mark.slow
-def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.store_bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_the_retrieval_part_times_the_index_the_store_and_the_loop(tmp_path: Path, monkeypatch):
+    tiny = retrieval.RetrievalParams(
+        sizes=(300, 600), queries=20, warmup=2, linear_budget_s=1.0, linear_min_queries=2, bandwidth_mib=8
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    data = json.loads((tmp_path / "store.json").read_text())
-    assert {"machine", "retrieval", "updates"} <= set(data)
-    assert {row["kind"] for row in data["retrieval"]} == {"flat", "hnsw"}
-    for row in data["retrieval"]:
-        assert row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"]
-    for row in data["updates"]:
-        assert row["skipped"] or (row["updates_per_s"] > 0 and row["no_lost_updates"] is True)
-    assert "| backend |" in (tmp_path / "store.md").read_text()
+    monkeypatch.setattr(retrieval, "QUICK", tiny)
+    context = Context(quick=True, out=tmp_path, pg_url="", workdir=tmp_path, command="test")
+    with Progress(disable=True) as progress:
+        section = retrieval.section(context, progress)
+    assert [row["states"] for row in section["sizes"]] == [300, 600]
+    for row in section["sizes"]:
+        for way in ("flat", "hnsw", "store_flat", "store_hnsw"):
+            assert 0 < row[f"{way}_p50_ms"] <= row[f"{way}_p99_ms"]
+        assert row["store_flat_open_s"] > 0 and row["store_hnsw_open_s"] > 0
+        assert 0 <= row["store_hnsw_recall_vs_flat"] <= 1 and row["hnsw_recall_vs_flat"] <= 1
+    assert not list(tmp_path.glob("retrieval-*.db"))
 
 
 @pytest.mark.slow

@@ -26,14 +26,10 @@ STAMP = VENV / ".rlem-install-stamp"
 TORCH = os.environ.get("RLEM_TORCH", "torch==2.13.0")
 
 # The main job: SmolLM2 with the memory on FrozenLake maps it has never seen (README, Quick start).
-# bench.learning runs these same options as its `main-job/smollm2+memory` experiment. With only 200
-# training episodes it learns by full returns averaged over visits, which carry each success to
-# every state of its episode at once (rlem run's default is one-step Q-learning).
-MAIN_JOB = [
-    "--env", "frozenlake:4x4:random:20", "--policy", "hf", "--decide", "guided",
-    "--epochs", "2", "--train-tasks", "0-99", "--test-tasks", "1000-1015", "--num-envs", "8",
-    "--gamma", "0.9", "--n-step", "none", "--update-mode", "mean", "--k", "8", "--token-budget", "200",
-]  # fmt: skip
+# Its settings are a TOML file of `rlem run` settings, passed by path: this file runs before the
+# virtual environment exists, with whatever Python there is, so it never reads them itself.
+# bench.learning runs the same file as its `main-job/smollm2+memory` experiment.
+MAIN_JOB = "examples/main_job.toml"
 # Optional parts (pyproject extras) that RLEM_EXTRAS may add to the set-up; the main job and the
 # tests need none of them (their tests skip, saying why, outside CI; .ci/run installs them all).
 EXTRAS = ("llamacpp", "textworld", "scienceworld")
@@ -115,6 +111,11 @@ def ensure_setup(parts: list[str]) -> Path:
     return venv_python()
 
 
+def main_job_command(options: list[str]) -> list[str]:
+    """The module arguments of `dev.py run`: rlem run on the main job's file, then `options`."""
+    return ["-m", "rlem.cli", "run", "--config", MAIN_JOB, *MAIN_JOB_FILES, *options]
+
+
 def run(python: Path, args: list[str]) -> int:
     """Run a module in the virtual environment and return its exit code."""
     return subprocess.run([str(python), *args], cwd=ROOT).returncode
@@ -132,9 +133,9 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "run":
-        # Options given here come after the main job's, and the last value of an option wins.
+        # Options given here override the main job's file and, coming last, MAIN_JOB_FILES too.
         (ROOT / "rlem-data").mkdir(exist_ok=True)
-        return run(python, ["-m", "rlem.cli", "run", *MAIN_JOB, *MAIN_JOB_FILES, *rest])
+        return run(python, main_job_command(rest))
     if command == "demo":
         return run(python, ["-m", "rlem.cli", "demo", *rest])
     if command == "rlem":

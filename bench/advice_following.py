@@ -20,7 +20,7 @@ import numpy as np
 from rich.progress import Progress
 
 from bench.machine import describe_machine, load_average
-from bench.report import table
+from bench.markdown import table
 from memory_store import ActionRecord, ExperienceRecord, Retrieved
 from rlem.agent.exemplars import (
     DEFAULT_TEMPLATE_DIR,

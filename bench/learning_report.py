@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.machine import describe_machine
-from bench.report import table
+from bench.markdown import table
 from envs import make_env
 from envs.value_iteration import best_within
 

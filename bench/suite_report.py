@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.report import table
+from bench.markdown import table
 
 TITLES = {
     "retrieval": "Retrieval: FAISS against the paper's linear loop",
@@ -98,7 +98,46 @@ def retrieval(section: dict[str, Any]) -> list[str]:
         [retrieval_row(r) for r in section["sizes"]],
     )
     skipped = [r for r in section["sizes"] if r["linear_skipped"]]
-    return lines + [f"\nLinear loop skipped at {r['states']:,}: {r['linear_skipped']}." for r in skipped]
+    lines += [f"\nLinear loop skipped at {r['states']:,}: {r['linear_skipped']}." for r in skipped]
+    return lines + through_the_store(section)
+
+
+def through_the_store(section: dict[str, Any]) -> list[str]:
+    """The same queries through `ExperienceStore.nearest`, where the section measured it (sections
+    written before it was part of `retrieval` lack it)."""
+    rows = [r for r in section["sizes"] if "store_flat_p50_ms" in r]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Through the store: `ExperienceStore.nearest` on SQLite filled with the same vectors (FAISS "
+        "candidates, then the rows and their actions fetched from the database and re-ranked). Open: "
+        "opening the store, which loads every embedding from the database into a new index.",
+        "",
+    ]
+    return lines + table(
+        [
+            "states",
+            "store flat p50 / p99 (ms)",
+            "store HNSW p50 / p99 (ms)",
+            "store HNSW recall",
+            "store / index, flat",
+            "open flat (s)",
+            "open HNSW (s)",
+        ],
+        [
+            [
+                f"{r['states']:,}",
+                pair(r, "store_flat", 3),
+                pair(r, "store_hnsw", 3),
+                r["store_hnsw_recall_vs_flat"],
+                times(r["store_flat_p50_ms"] / r["flat_p50_ms"]),
+                r["store_flat_open_s"],
+                r["store_hnsw_open_s"],
+            ]
+            for r in rows
+        ],
+    )
 
 
 def writes(section: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The storage benchmark's quick mode runs and writes well-formed results (no timing is asserted)."""
+"""The benchmarks' building blocks, the learning benchmark's experiments, and its quick mode (no timing
+is asserted)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,84 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.progress import Progress
 
 from bench.bandwidth import copy_bandwidth_gbs, scan_bound_ms
+from bench.baselines.tabular import parser as tabular_parser
+from bench.learning import EXPERIMENTS
 from bench.linear_scan import LinearMemory
-from bench.retrieval_compare import flat_ids
+from bench.parts import retrieval
+from bench.parts.context import Context
+from bench.parts.retrieval import flat_ids
+from bench.run_configs import write_config
 from bench.synthetic import Clusters
+from rlem.config import RunConfig, read_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_bench_module_imports_dev():
+    # dev.py is the setup script of a checkout; the benchmarks take the main job from its TOML file.
+    code = (
+        "import pkgutil, importlib, sys, bench\n"
+        "names = [m.name for m in pkgutil.walk_packages(bench.__path__, 'bench.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "assert 'dev' not in sys.modules, 'dev imported'\n"
+        "print(len(names))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout) >= 10
+
+
+def test_every_learning_experiment_is_a_valid_run_config_and_reads_back_from_its_file(tmp_path: Path):
+    for name, experiment in EXPERIMENTS.items():
+        config = experiment.config
+        # model_copy(update=...) does not validate: validate what was derived.
+        assert RunConfig.model_validate(config.model_dump()) == config, name
+        if experiment.program == "rlem run":
+            path = write_config(config, tmp_path / f"{name.replace('/', '__')}.toml")
+            assert RunConfig.model_validate(read_config_file(path)) == config, name
+
+
+def test_the_main_job_experiment_is_the_toml_file_and_the_others_derive_from_it():
+    from_file = RunConfig.model_validate(read_config_file(ROOT / "examples" / "main_job.toml"))
+    assert EXPERIMENTS["main-job/smollm2+memory"].config == from_file
+    assert EXPERIMENTS["main-job/smollm2"].config == from_file.model_copy(update={"memory": "off"})
+    for seed in (0, 1, 2):
+        seeded = EXPERIMENTS[f"main-job-seeds/smollm2+memory-seed{seed}"].config
+        assert seeded.seed == seed and seeded.test_tasks == list(range(1000, 1050))
+        assert seeded.model_copy(update={"seed": 0, "test_tasks": from_file.test_tasks}) == from_file
+
+
+def test_recorded_commands_are_the_equivalent_options():
+    main = EXPERIMENTS["main-job/smollm2+memory"]
+    assert main.shown(main.config) == (
+        "rlem run --env frozenlake:4x4:random:20 --epochs 2 --train-tasks 0-99 --test-tasks 1000-1015 "
+        "--num-envs 8 --policy hf --decide guided --n-step none --gamma 0.9 --update-mode mean --k 8 "
+        "--token-budget 200"
+    )
+    tabular = EXPERIMENTS["taxi/tabular-q"]
+    defaults = RunConfig()
+    assert tabular.shown(tabular.config) == (
+        "python -m bench.baselines.tabular --env taxi --epochs 3 --train-tasks 0-49 --test-tasks 1000-1009 "
+        f"--gamma {defaults.gamma} --lr {defaults.lr} --explore {defaults.explore}"
+    )
+
+
+def test_tabular_defaults_are_rlem_runs():
+    args = tabular_parser().parse_args(
+        ["--env", "taxi", "--train-tasks", "0-1", "--test-tasks", "5", "--out", "x"]
+    )
+    defaults = RunConfig()
+    assert (args.gamma, args.explore, args.lr, args.epochs) == (
+        defaults.gamma,
+        defaults.explore,
+        defaults.lr,
+        defaults.epochs,
+    )
 
 
 def test_linear_scan_scores_every_key_and_finds_what_flat_faiss_finds():
@@ -35,23 +107,21 @@ def test_scan_bound_is_bytes_over_bandwidth():
 
 
 @pytest.mark.slow
-def test_store_bench_quick_writes_json_and_markdown(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.store_bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_the_retrieval_part_times_the_index_the_store_and_the_loop(tmp_path: Path, monkeypatch):
+    tiny = retrieval.RetrievalParams(
+        sizes=(300, 600), queries=20, warmup=2, linear_budget_s=1.0, linear_min_queries=2, bandwidth_mib=8
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    data = json.loads((tmp_path / "store.json").read_text())
-    assert {"machine", "retrieval", "updates"} <= set(data)
-    assert {row["kind"] for row in data["retrieval"]} == {"flat", "hnsw"}
-    for row in data["retrieval"]:
-        assert row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"]
-    for row in data["updates"]:
-        assert row["skipped"] or (row["updates_per_s"] > 0 and row["no_lost_updates"] is True)
-    assert "| backend |" in (tmp_path / "store.md").read_text()
+    monkeypatch.setattr(retrieval, "QUICK", tiny)
+    context = Context(quick=True, out=tmp_path, pg_url="", workdir=tmp_path, command="test")
+    with Progress(disable=True) as progress:
+        section = retrieval.section(context, progress)
+    assert [row["states"] for row in section["sizes"]] == [300, 600]
+    for row in section["sizes"]:
+        for way in ("flat", "hnsw", "store_flat", "store_hnsw"):
+            assert 0 < row[f"{way}_p50_ms"] <= row[f"{way}_p99_ms"]
+        assert row["store_flat_open_s"] > 0 and row["store_hnsw_open_s"] > 0
+        assert 0 <= row["store_hnsw_recall_vs_flat"] <= 1 and row["hnsw_recall_vs_flat"] <= 1
+    assert not list(tmp_path.glob("retrieval-*.db"))
 
 
 @pytest.mark.slow

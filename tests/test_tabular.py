@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.tabular import QTable, episode
+from bench.baselines.tabular import QTable, episode
 from envs import make_env
 
 

@@ -60,7 +60,7 @@ def bench_command(
     if str(CHECKOUT) not in sys.path:
         sys.path.insert(0, str(CHECKOUT))
     from bench.machine import load_average
-    from bench.store_bench import DEFAULT_PG_URL
+    from bench.parts.context import DEFAULT_PG_URL
     from bench.suite import PARTS, RESULTS, run_suite
 
     parts = parse_parts(only, PARTS)

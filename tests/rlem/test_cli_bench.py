@@ -26,8 +26,9 @@ def check_retrieval(section: dict) -> None:
     assert section["bandwidth_gbs"] > 0
     assert [row["states"] for row in section["sizes"]] == list(section["params"]["sizes"])
     for row in section["sizes"]:
-        for way in ("flat", "hnsw"):
+        for way in ("flat", "hnsw", "store_flat", "store_hnsw"):
             assert 0 < row[f"{way}_p50_ms"] <= row[f"{way}_p99_ms"]
+        assert row["store_flat_open_s"] > 0 and 0 <= row["store_hnsw_recall_vs_flat"] <= 1
         assert row["bytes_scanned"] == row["states"] * 384 * 4 and row["bound_ms"] > 0
         if row["linear_skipped"] is not None:
             # The loop's time budget is wall time: on a loaded machine even a small size may not fit.
@@ -86,6 +87,7 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
         assert (out / f"{name}.png").stat().st_size > 0
         assert f"]({name}.png)" in (out / "bench.md").read_text()
     assert "| states |" in (out / "retrieval.md").read_text()
+    assert "Through the store" in (out / "retrieval.md").read_text()
     assert (out / "policy.md").exists() and (out / "learning.md").exists()
 
     again = rlem("bench", "--quick", "--only", "retrieval", "--out", "results", cwd=tmp_path)

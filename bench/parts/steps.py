@@ -1,4 +1,5 @@
-"""What the memory costs an agent step, without the LLM: retrieve, build the prompt, update.
+"""`rlem bench` part `steps`: what the memory costs an agent step, without the LLM: retrieve, build the
+prompt, update.
 
 A step does what `rlem.agent.Agent` does around the policy call: `rlem.learning.double_q.retrieve` (embed
 the state's text, then `ExperienceStore.nearest`), `rlem.agent.exemplars.build_prompt` with the packaged
@@ -26,6 +27,7 @@ from rich.progress import Progress
 from sqlalchemy import select
 
 from bench.machine import load_average
+from bench.parts.context import Context, ratio
 from bench.synthetic import ACTIONS, Clusters, fill_sqlite
 from memory_store import ExperienceStore, Retrieved, StoreConfig, open_database
 from memory_store.db.models import Experience
@@ -228,3 +230,26 @@ def run(params: StepParams, embedder: Embedder, progress: Progress) -> dict[str,
                     parts = time_steps(store, share, texts, params, tokenizer, advance)
                 rows.append({"states": size, "index": kind, **summary(parts), "load_avg_1m": load_average()})
     return {"params": asdict(params), "rows": rows}
+
+
+def section(context: Context, progress: Progress) -> dict[str, Any]:
+    """Retrieve, prompt and update per agent step, without the LLM, with the p50 ratios between
+    store sizes and between index kinds."""
+    params = QUICK if context.quick else FULL
+    measured = run(params, context.embedder(), progress)
+    p50 = {(r["states"], r["index"]): r["p50_ms"] for r in measured["rows"]}
+    smallest, largest = min(params.sizes), max(params.sizes)
+    return measured | {
+        "ratios": {
+            **{
+                f"{kind} {largest} vs {smallest}": ratio(p50[largest, kind], p50[smallest, kind])
+                for kind in params.kinds
+                if largest != smallest
+            },
+            **{
+                f"hnsw vs flat {size}": ratio(p50[size, "hnsw"], p50[size, "flat"])
+                for size in params.sizes
+                if {"flat", "hnsw"} <= set(params.kinds)
+            },
+        }
+    }

@@ -1,4 +1,5 @@
-"""Update throughput: writer processes applying one update per transaction to a shared namespace.
+"""The writer processes of the `writes` part: each applies one update per transaction to a shared
+namespace.
 
 Worker processes are spawned once and each loads the default embedder once; for every run the
 first `writers` of them open their own store, meet at a barrier, and time only their update loop.
@@ -7,24 +8,17 @@ first `writers` of them open their own store, meet at a barrier, and time only t
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue
-import secrets
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Barrier
 
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
-from bench.machine import load_average
-from memory_store import ExperienceStore, StoreConfig, Update, default_embedder, open_database
-from memory_store.db.models import ActionValue, Experience, Namespace
+from memory_store import ExperienceStore, StoreConfig, Update, default_embedder
 from memory_store.vectors.embedder import Embedder
 
 ACTIONS = ("open item", "add to cart", "go back", "search again")
@@ -56,33 +50,6 @@ class WriterStats:
     seconds: float
     latencies_ms: list[float] = field(repr=False)  # updates of existing states
     new_state_latencies_ms: list[float] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    """Throughput of one (backend, writers) run; `skipped` says why a run could not happen.
-
-    `updates_per_s` counts every update; `p50_ms`/`p99_ms` are the latencies of updates to existing
-    states (the write path), `new_state_p50_ms` that of updates creating a state (embedding included).
-    `load_avg_1m`, taken right after the run, tells whether other work on the machine skewed it.
-    """
-
-    backend: str
-    writers: int
-    updates: int
-    new_states: int
-    seconds: float | None
-    updates_per_s: float | None
-    p50_ms: float | None
-    p99_ms: float | None
-    new_state_p50_ms: float | None
-    no_lost_updates: bool | None
-    load_avg_1m: float | None
-    skipped: str | None = None
-
-    def as_dict(self) -> dict:
-        """A JSON-ready dict."""
-        return asdict(self)
 
 
 def seed_update(i: int) -> Update:
@@ -215,92 +182,3 @@ class WriterPool:
             process.join(timeout=30)
             if process.is_alive():
                 process.terminate()
-
-
-def visit_sums(url: str, namespace: str) -> tuple[int, int]:
-    """(sum of action visits, sum of state visits) over the namespace."""
-    db = open_database(url, create=False)
-    try:
-        with db.read() as session:
-            ns_id = session.scalar(select(Namespace.id).where(Namespace.name == namespace))
-            actions = session.scalar(
-                select(func.coalesce(func.sum(ActionValue.visits), 0))
-                .join(Experience)
-                .where(Experience.namespace_id == ns_id)
-            )
-            states = session.scalar(
-                select(func.coalesce(func.sum(Experience.visits), 0)).where(Experience.namespace_id == ns_id)
-            )
-        return int(actions or 0), int(states or 0)
-    finally:
-        db.close()
-
-
-def run_updates(
-    pool: WriterPool,
-    backend: str,
-    url: str,
-    writers: int,
-    per_writer: int,
-    states_per_writer: int,
-    new_fraction: float,
-    seed: int,
-    embedder: Embedder,
-    advance: Callable[[int], None],
-) -> UpdateResult:
-    """Seed a fresh namespace, run `writers` writers against it, and check that no update was lost."""
-    namespace = f"bench-{writers}w"
-    seeded = states_per_writer * writers
-    config = StoreConfig(url=url, namespace=namespace, persist_index=False, use_gpu=False)
-    with ExperienceStore.open(config, embedder=embedder) as store:
-        store.apply([seed_update(i) for i in range(seeded)])
-    jobs = [
-        WriterJob(url, namespace, w, writers, per_writer, seeded, new_fraction, seed) for w in range(writers)
-    ]
-    stats = pool.run(jobs, advance)
-    applied = sum(s.applied for s in stats)
-    action_visits, state_visits = visit_sums(url, namespace)
-    seconds = max(s.seconds for s in stats)
-    latencies = np.concatenate([np.asarray(s.latencies_ms) for s in stats])
-    new_latencies = [ms for s in stats for ms in s.new_state_latencies_ms]
-    return UpdateResult(
-        backend=backend,
-        writers=writers,
-        updates=applied,
-        new_states=sum(s.new_states for s in stats),
-        seconds=round(seconds, 3),
-        updates_per_s=round(applied / seconds, 1),
-        p50_ms=round(float(np.percentile(latencies, 50)), 3),
-        p99_ms=round(float(np.percentile(latencies, 99)), 3),
-        new_state_p50_ms=round(float(np.median(new_latencies)), 3) if new_latencies else None,
-        no_lost_updates=action_visits == state_visits == seeded + applied,
-        load_avg_1m=load_average(),
-    )
-
-
-def skipped(backend: str, writers: int, reason: str) -> UpdateResult:
-    """A run that could not happen, with the same fields as one that did."""
-    return UpdateResult(backend, writers, 0, 0, None, None, None, None, None, None, None, skipped=reason)
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database `rlem_bench_*` for the block, dropped afterwards; yields its URL."""
-    name = f"rlem_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(
-        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield (
-                make_url(admin_url)
-                .set(drivername="postgresql+psycopg", database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()

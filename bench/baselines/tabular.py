@@ -1,12 +1,14 @@
 """Tabular epsilon-greedy Q-learning: the textbook baseline of the learning-efficiency benchmark.
 
-    python -m bench.tabular --env SPEC --epochs E --train-tasks 0-99 --test-tasks 1000-1049 --out DIR
+    python -m bench.baselines.tabular --env SPEC --train-tasks 0-99 --test-tasks 1000-1049 --out DIR
+        [--epochs 3] [--gamma G] [--lr LR] [--explore EPS] [--seed 0]
 
 The table is keyed on the same text a memory matches states on (the environment's
 `retrieval_text`: the observation alone on random FrozenLake maps), so it sees exactly what
 memory-greedy sees but cannot generalise between texts that differ. Each epoch: one episode per
 training task (one-step Q-learning, epsilon-greedy), then one greedy episode per test task with
 the table frozen. Writes DIR/metrics.jsonl with the fields `bench.learning` reads from `rlem run`.
+The discount, exploration and learning rate default to `rlem run`'s own (`RunConfig()`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from envs import Observation, TextEnv, make_env
-from rlem.config import parse_tasks
+from rlem.config import RunConfig, parse_tasks
 
 
 @dataclass
@@ -97,19 +99,31 @@ def split_row(epoch: int, split: str, outcomes: list[tuple[bool, float, int]]) -
     }
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The baseline's arguments; those `rlem run` also has default to its defaults."""
+    defaults = RunConfig()
+    found = argparse.ArgumentParser(
+        prog="python -m bench.baselines.tabular", description=__doc__.splitlines()[0]
+    )
+    found.add_argument("--env", required=True)
+    found.add_argument("--epochs", type=int, default=defaults.epochs)
+    found.add_argument("--train-tasks", type=parse_tasks, required=True)
+    found.add_argument("--test-tasks", type=parse_tasks, required=True)
+    found.add_argument("--gamma", type=float, default=defaults.gamma)
+    found.add_argument("--lr", type=float, default=defaults.lr)
+    found.add_argument("--explore", type=float, default=defaults.explore)
+    found.add_argument("--seed", type=int, default=defaults.seed)
+    found.add_argument("--out", type=Path, required=True)
+    return found
+
+
+# The arguments this program shares with `rlem run` (RunConfig's fields of the same names).
+SHARED = ("env", "epochs", "train_tasks", "test_tasks", "gamma", "lr", "explore", "seed")
+
+
+def main(argv: list[str] | None = None) -> None:
     """Train and evaluate, epoch after epoch, and write the metrics."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--train-tasks", type=parse_tasks, required=True)
-    parser.add_argument("--test-tasks", type=parse_tasks, required=True)
-    parser.add_argument("--gamma", type=float, default=0.9)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--explore", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser().parse_args(argv)
     env = make_env(args.env)
     table = QTable(args.lr, args.gamma, np.random.default_rng(args.seed))
     rows = []

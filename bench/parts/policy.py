@@ -1,7 +1,7 @@
-"""Policy throughput: transformers generate vs score at batch 1 and 8, llama.cpp at batch 1, and
-scoring step by step with the recent prompts' key/value rows kept against whole prompts.
+"""`rlem bench` part `policy`: transformers generate vs score at batch 1 and 8, llama.cpp at batch 1,
+and scoring step by step with the recent prompts' key/value rows kept against whole prompts.
 
-    python -m bench.policy_bench [--decisions 32] [--out bench/results]
+    rlem bench --only policy [--quick]    # writes policy.json and policy.md in their own format
 
 The packaged SmolLM2-135M-Instruct decides on FrozenLake-like prompts with one exemplar (the
 advice-following benchmark's prompts). Decisions/s counts situations decided per second of wall
@@ -11,20 +11,18 @@ same prompts; each configuration runs after one warm-up batch.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
 
 from bench.advice_following import MOVES, TASK, trial
 from bench.machine import describe_machine, load_average
-from bench.report import table
+from bench.markdown import table
+from bench.parts.context import Context, ratio, write_json
 from envs import make_env
 from rlem.agent.exemplars import (
     PATTERN_TEMPLATE_DIR,
@@ -146,7 +144,7 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
     device = str(next(base.model.parameters()).device)
     return {
         "benchmark": "policy_throughput",
-        "command": "python -m bench.policy_bench" + (f" --decisions {decisions}" if decisions != 32 else ""),
+        "command": f"bench.parts.policy.run({decisions})",  # the suite puts its own command here
         "model": packaged_model().name,
         "device": device,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -156,25 +154,9 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
     }
 
 
-def ratio(a: dict, b: dict) -> float:
+def faster(a: dict, b: dict) -> float:
     """Decisions/s of a over b, measured side by side in the same run."""
     return a["decisions_per_s"] / b["decisions_per_s"]
-
-
-def main() -> None:
-    """Run and write policy.json and policy.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decisions", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args()
-    with Progress() as progress:
-        task = progress.add_task("policy throughput", total=CONFIGURATIONS)
-        result = run(args.decisions, partial(progress.advance, task))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "policy.json").write_text(json.dumps(result, indent=1) + "\n")
-    text = render(result)
-    (args.out / "policy.md").write_text(text)
-    print(text)
 
 
 def render(result: dict) -> str:
@@ -204,11 +186,11 @@ def render(result: dict) -> str:
         ),
         "",
         "score / generate at batch 1: "
-        f"{ratio(by['score', 1], by['generate', 1]):.2f}x; batch 8 / batch 1 for score: "
-        f"{ratio(by['score', 8], by['score', 1]):.2f}x, "
-        f"for generate: {ratio(by['generate', 8], by['generate', 1]):.2f}x; "
-        f"llama.cpp / transformers at batch 1: score {ratio(native['score'], by['score', 1]):.2f}x, "
-        f"generate {ratio(native['generate'], by['generate', 1]):.2f}x.",
+        f"{faster(by['score', 1], by['generate', 1]):.2f}x; batch 8 / batch 1 for score: "
+        f"{faster(by['score', 8], by['score', 1]):.2f}x, "
+        f"for generate: {faster(by['generate', 8], by['generate', 1]):.2f}x; "
+        f"llama.cpp / transformers at batch 1: score {faster(native['score'], by['score', 1]):.2f}x, "
+        f"generate {faster(native['generate'], by['generate', 1]):.2f}x.",
         "",
         f"Scoring the main job's prompts step by step (8 random 4x4 maps stepped side by side by random "
         f"moves, no exemplars, {shared['prompt_tokens']:.0f} tokens, {shared['batches']} batches "
@@ -220,5 +202,31 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    main()
+DECISIONS = {"full": 32, "quick": 8}
+
+
+def section(context: Context, progress: Progress) -> dict:
+    """Decisions/s of generate and score at batch 1 and 8 (`--num-envs 8`), on a GPU when there is one,
+    and scoring with the recent prompts' key/value rows kept against whole prompts. Also writes
+    policy.json and policy.md in this part's own format."""
+    task = progress.add_task("policy throughput", total=CONFIGURATIONS)
+    result = run(DECISIONS[context.mode], partial(progress.advance, task))
+    result["command"] = context.command
+    write_json(context.out / "policy.json", result)
+    (context.out / "policy.md").write_text(render(result))
+    by = {(r["backend"], r["mode"], r["batch"]): r["decisions_per_s"] for r in result["results"]}
+    return {
+        "model": result["model"],
+        "device": result["device"],
+        "decisions": DECISIONS[context.mode],
+        "rows": result["results"],
+        "ratios": {
+            "score_vs_generate_batch1": ratio(by["hf", "score", 1], by["hf", "generate", 1]),
+            "score_vs_generate_batch8": ratio(by["hf", "score", 8], by["hf", "generate", 8]),
+            "batch8_vs_batch1_generate": ratio(by["hf", "generate", 8], by["hf", "generate", 1]),
+            "batch8_vs_batch1_score": ratio(by["hf", "score", 8], by["hf", "score", 1]),
+            "llamacpp_vs_hf_generate": ratio(by["llamacpp", "generate", 1], by["hf", "generate", 1]),
+            "llamacpp_vs_hf_score": ratio(by["llamacpp", "score", 1], by["hf", "score", 1]),
+        },
+        "sharing": result["sharing"],
+    }

@@ -1,0 +1,1 @@
+"""Baselines the benchmarks compare RLEM with: `bench.baselines.tabular`, tabular Q-learning."""

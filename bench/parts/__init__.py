@@ -1,0 +1,8 @@
+"""The parts of `rlem bench`, one module each, named as `rlem bench --only` names them.
+
+Each part module has `section(context, progress)`, which measures and returns the part's section of
+bench.json: `retrieval` (FAISS, the store's nearest-state search and the paper's linear loop),
+`writes` (update throughput with concurrent writer processes, helped by `writers`), `steps` (an
+agent step without the LLM), `policy` (decisions/s of the LLM policies) and `learning` (runs
+`python -m bench.learning`). What they share is in `context`.
+"""

@@ -12,6 +12,7 @@ persistent memory (`memory_store`); learning is Q-learning written back to that 
 """
 
 from envs import Observation, StepResult, TextEnv, make_env
+from envs.gymnasium_adapter import GymnasiumText
 from rlem.agent.sessions import Episode, EpisodeResult, RLEMAgent, SessionError
 from rlem.config import AgentConfig, RunConfig
 from rlem.policies.base import Decision, Policy, Situation
@@ -24,6 +25,7 @@ __all__ = [
     "Decision",
     "Episode",
     "EpisodeResult",
+    "GymnasiumText",
     "Observation",
     "Policy",
     "RLEMAgent",

@@ -65,7 +65,7 @@ def test_the_main_job_runs_smollm2_with_the_memory_and_later_options_win(tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["env"] == "frozenlake:4x4:random:20" and config["memory"] == "rlem"
-    assert config["policy"]["backend"] == "hf" and config["policy"]["settings"]["decide"] == "guided"
+    assert config["policy"] == "hf" and config["decide"] == "guided"
     assert config["train_tasks"] == [0, 1] and config["test_tasks"] == [1000]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["episodes"]) for r in rows] == [("train", 2), ("eval", 1)]

@@ -32,7 +32,7 @@ class MemoryGreedyPolicy(Policy):
     (optimism, so every action gets a value even when all rewards are negative); otherwise the
     admissible action with the best value (`Situation.values`, see values.py). With no memory at
     all, a random one. (Exploration while training is the agent's, for every policy:
-    `rlem.agent.Agent`.)
+    `rlem.agent.sessions.RLEMAgent.decide`.)
     """
 
     name = "memory-greedy"

@@ -115,7 +115,7 @@ class Kept:
 class Scorer:
     """Candidate scoring with one model; keeps the key/value rows of the last `keep` prompts.
 
-    `keep=0` computes every prompt whole: the reference that tests and bench/policy_bench.py
+    `keep=0` computes every prompt whole: the reference that tests and bench/parts/policy.py
     compare the kept path with.
     """
 

@@ -18,8 +18,17 @@ import pytest
 
 from memory_store.vectors.embedder import SentenceTransformerEmbedder, default_embedder
 from tests.dense_model import build_dense_model
+from tests.envs.availability import check
 from tests.envs.plugins import Plugins
 from tests.postgres import create_pg_database, drop_pg_database, require_postgres
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `requires(package)` skip where the package cannot run, or fail where CI is set
+    (tests/envs/availability.py); this runs before their fixtures, which would need the package."""
+    for mark in item.iter_markers("requires"):
+        for package in mark.args:
+            check(package)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -7,9 +7,9 @@ import pytest
 from envs import make_env
 from envs.checker import check_env
 from envs.registry import UnknownEnvironment
-from tests.envs.availability import needs
+from tests.envs.availability import requires
 
-pytestmark = needs("scienceworld")
+pytestmark = requires("scienceworld")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 
 from envs import make_env
 from envs.checker import check_env
-from tests.envs.availability import needs
+from tests.envs.availability import requires
 
-pytestmark = [needs("textworld"), pytest.mark.usefixtures("textworld_cache")]
+pytestmark = [requires("textworld"), pytest.mark.usefixtures("textworld_cache")]
 
 
 @pytest.mark.parametrize(

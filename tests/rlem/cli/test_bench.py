@@ -67,7 +67,9 @@ def check_policy(section: dict) -> None:
     assert section["sharing"]["speedup"] > 0 and section["sharing"]["max_score_gap"] < 1e-3
 
 
+# Its policy section loads SmolLM2 in the transformers policy.
 @pytest.mark.slow
+@pytest.mark.model
 def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     out = tmp_path / "results"  # given relative to the working directory, outside the checkout
     result = rlem("bench", "--quick", "--out", "results", "--pg-url", PG_URL, cwd=tmp_path)

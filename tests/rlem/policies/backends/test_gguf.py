@@ -13,6 +13,7 @@ from rlem.policies.backends.hf import packaged_model
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_the_packaged_gguf_converts_once_to_the_same_weights_and_tokenizer(model_cache: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -111,6 +111,7 @@ def test_generate_mode_retries_then_falls_back_to_the_memory(tiny_lm):
     assert decision.generated_tokens > 0
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
     tokenizer = HFTokenizer(smollm2.tokenizer)
@@ -138,6 +139,7 @@ def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
         print(f"\nSmolLM2 {mode}: chose {decision.action!r}, followed advice: {followed_advice(s, decision)}")
 
 
+@pytest.mark.model
 def test_small_models_default_to_the_pattern_layout_without_chat_format(smollm2, tiny_lm):
     from rlem.agent.exemplars import PATTERN_TEMPLATE_DIR
 

@@ -6,9 +6,10 @@ import pytest
 
 from rlem.policies.backends.llamacpp import LlamaCppConfig, LlamaCppPolicy
 from rlem.policies.base import Situation, check_policy
+from tests.envs.availability import requires
 
 # Real models loaded and run: left out of the fast loop.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model, requires("llama_cpp")]
 
 ACTIONS = ("go out", "go to bed", "wait")
 PROMPT = "Task: Leave the house.\nObservation: The front door is open.\nThe action that succeeded here:"

@@ -6,6 +6,7 @@ import pytest
 
 from rlem.policies.backends.openai_compat import OpenAIConfig, OpenAIPolicy, ServerError
 from rlem.policies.base import Situation, check_policy
+from tests.envs.availability import requires
 from tests.rlem.policies.backends.scripted_server import ScriptedServer, chat_answer
 
 ACTIONS = ("go north", "go south", "wait")
@@ -69,6 +70,8 @@ def test_the_api_key_comes_from_the_named_variable(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.model
+@requires("llama_cpp")
 @pytest.mark.parametrize("mode", ["generate", "score"])
 def test_against_a_real_llama_cpp_server(llama_server, mode):
     prompt = "Task: Leave the house.\nObservation: The front door is open.\nThe action that succeeded here:"

@@ -81,6 +81,7 @@ def test_identical_prompts_keep_a_token_of_their_own(tiny_lm, encode):
     check(model, Scorer(model, tokenizer.pad_token_id), [prompt, prompt], [[encode("go north")]] * 2)
 
 
+@pytest.mark.model
 def test_smollm2_scores_a_short_prompt_alike_alone_and_beside_a_long_one(smollm2):
     # The tiny random model hardly attends by position; SmolLM2 shows a shifted position at once.
     encode = smollm2.encode
@@ -92,6 +93,7 @@ def test_smollm2_scores_a_short_prompt_alike_alone_and_beside_a_long_one(smollm2
     assert beside == pytest.approx(alone, abs=1e-4)
 
 
+@pytest.mark.model
 def test_smollm2_scores_steps_alike_on_kept_rows_and_whole(smollm2):
     # Kept rows of different lengths side by side leave gaps inside each row's cache; SmolLM2
     # would show a gap or a position counted wrong at once.

@@ -93,6 +93,7 @@ def assert_loads_or_refuses(path: Path, fmt: str, bounds: Limits) -> None:
         assert_exactly(read_memory_file(write(loaded, again, path.with_name(again)), again, bounds), loaded)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(memory=memories, fmt=formats)
 @example(memory=[StateSnapshot("t", "\x85")], fmt=YAML)  # was written raw, and read back as a space
@@ -167,6 +168,7 @@ def corrupt(data: bytes, fmt: str, corruption: tuple) -> bytes:
     return json.dumps(replaced(doc, spots[int(where * len(spots))], what[0]), default=repr).encode()
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(memory=memories.filter(bool), fmt=formats, corruption=corruptions, bounds=limits)
 def test_a_corrupted_file_loads_valid_states_or_is_refused_in_one_line(memory, fmt, corruption, bounds):
@@ -220,6 +222,7 @@ def contents(store: ExperienceStore) -> tuple:
 SERIAL = itertools.count()  # a fresh pair of namespaces for each example
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(memory=memories, fmt=formats)
 def test_export_then_import_through_a_database_round_trips_exactly(url, tmp_path, embedder, memory, fmt):
@@ -263,6 +266,7 @@ def bad_states(
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(memory=memories, fmt=formats, position=fractions, data=st.data())
 def test_a_refused_import_leaves_the_namespace_exactly_as_it_was(

@@ -75,6 +75,7 @@ def test_a_run_writes_logs_metrics_and_a_curve_and_replays_to_the_same_memory(tm
     assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("double_q", [False, True])
 def test_episodes_run_side_by_side_with_bootstrapping_replay_to_the_same_memory(
     tmp_path: Path, double_q: bool
@@ -182,6 +183,7 @@ def test_killed_and_started_again_it_completes_with_memory_and_logs_in_agreement
     assert replayed_memory(training, tmp_path) == memory_of(db, "default", tmp_path / "run.json")
 
 
+@pytest.mark.slow
 def test_double_q_runs_write_both_tables(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'run.db'}"
     execute(config(db, epochs=1, double_q=True), tmp_path / "out")

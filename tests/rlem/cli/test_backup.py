@@ -216,6 +216,7 @@ def test_verify_of_a_folder_of_backups_checks_the_newest_and_names_it(embedder, 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_missing_postgres_tools_are_named_with_how_to_install_them(tmp_path):
     require_postgres()

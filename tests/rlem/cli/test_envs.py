@@ -90,6 +90,7 @@ def test_rlem_envs_lists_built_ins_with_examples_and_the_module_form():
     assert "package.module:factory" in rlem_in_process("envs", "--help").stdout
 
 
+@pytest.mark.slow
 def test_rlem_envs_names_entry_points_and_their_distribution(plugins: Plugins):
     plugins.register(
         {"puddle": f"{plugins.module}:from_arguments", "taxi": f"{plugins.module}:from_arguments"}

@@ -170,6 +170,7 @@ def test_a_newer_or_faked_schema_is_named_by_every_command(memory):
         assert len(lines) == 1 and "table was not written by rlem" in lines[0], result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_bad_environment_claims_no_output_folder(tmp_path):
     out = tmp_path / "run"
     result = rlem(
@@ -191,6 +192,7 @@ def test_a_bad_environment_claims_no_output_folder(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_with_exit_code_2():
     result = rlem("memory", "show")
     assert result.returncode == 2
@@ -198,6 +200,7 @@ def test_usage_errors_are_one_line_with_exit_code_2():
     assert line.startswith("error: Missing argument") and line.endswith("(see `rlem memory show --help`)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -227,6 +230,7 @@ def test_run_settings_out_of_range_are_one_line_and_claim_nothing(args, message,
     assert not out.exists() and not db.exists()
 
 
+@pytest.mark.slow
 def test_db_status_of_a_missing_file_says_so_and_creates_nothing(tmp_path):
     missing = tmp_path / "missing.db"
     result = rlem("db", "status", "--db", f"sqlite:///{missing}")

@@ -38,6 +38,7 @@ def test_replaying_a_log_twice_into_fresh_databases_gives_identical_exports(tmp_
     assert len(exports[0]["experiences"]) > 0
 
 
+@pytest.mark.slow
 def test_a_bad_line_applies_nothing_and_exits_1(tmp_path: Path):
     log = write_lines(tmp_path / "log.jsonl", [json.dumps(episode()), json.dumps(episode()), '{"task": 1}'])
     url = f"sqlite:///{tmp_path / 'memory.db'}"

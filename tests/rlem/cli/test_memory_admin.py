@@ -145,6 +145,7 @@ def test_copy_then_reembed_from_the_command_line(db_url, filled, tmp_path):
     assert audit_commands(target) == ["reembed", "reembed", "copy", "copy"]
 
 
+@pytest.mark.slow
 def test_a_missing_sqlite_file_is_an_error_and_stays_missing(tmp_path: Path):
     missing = tmp_path / "missing.db"
     one_line_error(rlem("memory", "ls", "--db", f"sqlite:///{missing}"), "no memory database at")

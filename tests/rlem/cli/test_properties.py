@@ -49,6 +49,9 @@ dates = st.tuples(st.datetimes(), st.sampled_from(["", "Z", "+23:59", "-23:59"])
     lambda d: d[0].isoformat() + d[1]
 )
 relative = texts.filter(lambda t: not t.startswith("/"))  # paths under the (empty) working directory
+# Up to 50 commands per property, each a whole CLI call in process: seconds per test.
+pytestmark = pytest.mark.slow
+
 # Every test has its own copy of the memory; the examples of one test share it.
 cli = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

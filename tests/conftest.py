@@ -2,7 +2,13 @@
 package of environment factories outside the project.
 
 PostgreSQL tests use RLEM_TEST_PG_URL (default: postgres on 127.0.0.1:5432). When that server does
-not answer they skip, saying how to enable them; with RLEM_REQUIRE_POSTGRES=1 (as in CI) they fail.
+not answer they skip, saying how to enable them; with RLEM_REQUIRE_POSTGRES=1 (as in CI) they fail
+(tests/postgres.py). Tests marked `requires(package)` skip without that optional package, or fail
+where CI is set (tests/envs/availability.py).
+
+Fixtures live here and in the conftest.py files beside the tests; helpers that tests share are plain
+modules (tests/cli.py, tests/rlem/runs.py, tests/memory_store/filling.py, ...): no test module
+imports another.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ def test_the_main_job_file_is_smollm2_guided_with_the_memory_on_unseen_maps():
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_the_main_job_runs_smollm2_with_the_memory_and_later_options_win(tmp_path: Path):
     out = tmp_path / "out"
     slice_ = ["--epochs", "1", "--train-tasks", "0-1", "--test-tasks", "1000"]

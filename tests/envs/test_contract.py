@@ -1,6 +1,7 @@
 """Every built-in environment, through the example spec `rlem envs` shows for it, keeps the TextEnv
-contract (envs.checker.check_env); those whose package cannot run here skip, saying why. The other
-specs of each are checked beside their own tests (test_frozenlake.py, test_toy_text.py, ...)."""
+contract (envs.checker.check_env); those whose package cannot run here skip, saying why (or, with CI
+set, fail: tests/envs/availability.py). The other specs of each are checked beside their own tests
+(test_frozenlake.py, test_toy_text.py, ...)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,16 @@ import pytest
 from envs import make_env
 from envs.checker import check_env
 from envs.registry import REGISTRY
-from tests.envs.availability import missing
+from tests.envs.availability import requires
 
 # Environments that start a game generator or a JVM: seconds per episode.
 SLOW = {"textworld", "scienceworld"}
 
 
 def example(name: str):
-    """The test case of a built-in: its example spec, skipped where its package cannot run."""
+    """The test case of a built-in: its example spec, needing its package where it has one."""
     entry = REGISTRY[name]
-    reason = missing(entry.package)
-    marks = [pytest.mark.skipif(reason is not None, reason=reason or "")]
+    marks = [requires(entry.package)] if entry.package else []
     return pytest.param(name, id=entry.example, marks=marks + ([pytest.mark.slow] if name in SLOW else []))
 
 

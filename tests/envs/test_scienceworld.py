@@ -7,9 +7,10 @@ import pytest
 from envs import make_env
 from envs.checker import check_env
 from envs.registry import UnknownEnvironment
-from tests.envs.availability import needs
+from tests.envs.availability import requires
 
-pytestmark = needs("scienceworld")
+# Every test starts ScienceWorld's JVM or plays in it: seconds each.
+pytestmark = [requires("scienceworld"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,6 @@ def boil():
     env.close()
 
 
-@pytest.mark.slow
 def test_a_task_keeps_the_contract(boil):
     counts = check_env(boil, episodes=3, max_steps=150)
     assert counts["episodes"] == 3
@@ -32,7 +32,6 @@ def test_the_task_text_and_valid_actions(boil):
     assert first.text.startswith("This room is called")
 
 
-@pytest.mark.slow
 def test_seeds_pick_variations_within_the_split():
     env = make_env("scienceworld:boil:test")
     try:

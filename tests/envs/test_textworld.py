@@ -6,15 +6,15 @@ import pytest
 
 from envs import make_env
 from envs.checker import check_env
-from tests.envs.availability import needs
+from tests.envs.availability import requires
 
-pytestmark = [needs("textworld"), pytest.mark.usefixtures("textworld_cache")]
+# Every test generates or plays a TextWorld game: seconds each.
+pytestmark = [requires("textworld"), pytest.mark.slow, pytest.mark.usefixtures("textworld_cache")]
 
 
 @pytest.mark.parametrize(
     "spec", ["textworld:simple", "textworld:coin_collector:2", "textworld:treasure_hunter"]
 )
-@pytest.mark.slow
 def test_textworld_challenges_keep_the_contract(spec):
     env = make_env(spec)
     counts = check_env(env, episodes=3, max_steps=200)
@@ -22,7 +22,6 @@ def test_textworld_challenges_keep_the_contract(spec):
     assert counts["episodes"] == 3
 
 
-@pytest.mark.slow
 def test_observations_lose_the_banner_and_status_line_and_games_are_cached(textworld_cache):
     env = make_env("textworld:coin_collector")
     first = env.reset(seed=4)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rlem.cli_in_process import rlem_in_process
+from tests.rlem.cli.in_process import rlem_in_process
 
 SETTINGS = """
 env = "frozenlake:4x4"

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
+from rich.markup import escape
 
 from memory_store.limits import MAX_INT
 from rlem.config import spell_tasks
@@ -25,12 +26,17 @@ StateArgument = Annotated[int, typer.Argument(help="State id (from `rlem memory 
 
 
 def field_option(model: type[BaseModel], name: str, *flags: str, **extra: Any) -> Any:
-    """A typer option for a config field: its description as help, its default shown. The option
-    itself defaults to None ("not given"), so that the config alone holds the default."""
-    default = model.model_fields[name].get_default(call_default_factory=True)
+    """A typer option for a config field: its description as help, its default (if any) shown. The
+    option itself defaults to None ("not given"), so that the config alone holds the default."""
+    field = model.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    help_text = field.description or ""
     if isinstance(default, list):
         shown = spell_tasks(default)
+    elif isinstance(default, bool):
+        shown = "on" if default else "off"
     else:
-        shown = str(getattr(default, "value", default))
-        shown = shown.lower() if default is None or isinstance(default, bool) else shown
-    return typer.Option(*flags, help=model.model_fields[name].description, show_default=shown, **extra)
+        shown = None if default is None else str(getattr(default, "value", default))
+    if shown is not None:  # as typer shows a default; a bracket would be read as rich markup
+        help_text += escape(f" [default: {shown}]")
+    return typer.Option(*flags, help=help_text, show_default=False, **extra)

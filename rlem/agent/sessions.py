@@ -34,7 +34,7 @@ from rlem.agent.situations import Viewer, choices
 from rlem.config import AgentConfig
 from rlem.errors import RlemError
 from rlem.learning.learner import Learning
-from rlem.learning.qlearning import EpisodeLearner, Step
+from rlem.learning.qlearning import EpisodeLearner
 from rlem.learning.trajectory import EpisodeLog, StepLog, append_episode
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.policies.factory import make_policy
@@ -83,10 +83,10 @@ class Episode:
     steps: list[StepLog] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     advice: list[bool | None] = field(default_factory=list)
-    # The last act's observation and actions while its reward is awaited, and the transition whose
-    # next observation is awaited.
+    # The last act's observation and actions while its reward is awaited, and whether the last step
+    # (a training transition) awaits its next observation.
     asked: tuple[str, tuple[str, ...]] | None = None
-    pending: Step | None = None
+    pending: bool = False
     ended: bool = False
 
     @property
@@ -94,11 +94,6 @@ class Episode:
         """Whether the agent's step limit (`max_steps`) is reached: the episode must end."""
         limit = self.agent.config.max_steps
         return limit is not None and len(self.steps) >= limit
-
-    @property
-    def last_decision(self) -> Decision | None:
-        """How the last action was chosen."""
-        return self.decisions[-1] if self.decisions else None
 
     def act(self, observation: str, actions: Sequence[str]) -> str:
         """The agent's action in `observation`, one of `actions`."""
@@ -124,17 +119,16 @@ class Episode:
             self.decisions[-1], self.advice[-1] = decision, None
         self.steps.append(StepLog(observation=observation, available_actions=list(offered), action=taken,
                                   reason=decision.reason, reward=float(reward)))  # fmt: skip
-        if self.learner is not None:
-            self.pending = Step(observation, offered, taken, float(reward), decision.reason)
+        self.pending = self.learner is not None
         self.asked = None
 
     def feed(self, next_observation: str, *, done: bool) -> None:
         """Hand the awaited transition to the learning rule now that its next observation is known."""
         learning = self.agent.learning
-        if self.pending is not None and self.learner is not None and learning is not None:
-            seq = learning.observe(self.learner, self.pending, next_observation, done=done)
+        if self.pending and self.learner is not None and learning is not None:
+            seq = learning.observe(self.learner, self.steps[-1].transition(), next_observation, done=done)
             self.steps[-1] = self.steps[-1].model_copy(update={"seq": seq})
-        self.pending = None
+        self.pending = False
 
     def end(
         self, observation: str = "", actions: Sequence[str] = (), *, success: bool = False

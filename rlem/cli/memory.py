@@ -14,7 +14,7 @@ from memory_store.errors import first_problem
 from memory_store.formats.transfer import export_memory, read_memory_file
 from rlem.cli import memory_edit, memory_inspect
 from rlem.cli.console import console, fail, progress
-from rlem.cli.options import DbOption, NamespaceOption, field_option
+from rlem.cli.options import DbOption, NamespaceOption, field_option, given_fields
 from rlem.config import AgentConfig
 from rlem.learning.learner import replay
 from rlem.learning.trajectory import read_episodes
@@ -57,11 +57,7 @@ def replay_command(
 ) -> None:
     """Apply logged episodes to the memory in the order they were applied live (the log's sequence
     numbers; file order for logs without them), exactly as the live run did."""
-    given = {
-        name: value
-        for name, value in locals().items()
-        if name in AgentConfig.model_fields and value is not None
-    }
+    given = given_fields(AgentConfig, locals())
     try:
         rule = AgentConfig.model_validate(given | {"policy": "random"}).rule()
     except ValidationError as exc:

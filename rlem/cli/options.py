@@ -40,3 +40,8 @@ def field_option(model: type[BaseModel], name: str, *flags: str, **extra: Any) -
     if shown is not None:  # as typer shows a default; a bracket would be read as rich markup
         help_text += escape(f" [default: {shown}]")
     return typer.Option(*flags, help=help_text, show_default=False, **extra)
+
+
+def given_fields(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """The config fields among a command's arguments (`locals()`) that were given (not None)."""
+    return {name: value for name, value in values.items() if name in model.model_fields and value is not None}

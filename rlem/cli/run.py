@@ -13,12 +13,11 @@ from rich.table import Table
 from memory_store.errors import first_problem
 from rlem.agent.run import Run
 from rlem.cli.console import console, fail, progress
-from rlem.cli.options import field_option
+from rlem.cli.options import field_option, given_fields
 from rlem.config import RunConfig, read_config_file
 
 # Every setting's one definition is RunConfig: the options below show its defaults and
 # descriptions, default to None ("not given"), and only the given ones override a --config file.
-FIELDS = RunConfig.model_fields
 
 
 def option(name: str, *flags: str, **extra: Any) -> Any:
@@ -69,7 +68,7 @@ def run_command(
     retrieval_text: Annotated[str | None, option("retrieval_text")] = None,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
-    given = {name: value for name, value in locals().items() if name in FIELDS and value is not None}
+    given = given_fields(RunConfig, locals())
     try:
         settings = read_config_file(config_file) if config_file is not None else {}
         config = RunConfig.model_validate(settings | given)

@@ -151,8 +151,7 @@ def feed_step(learner: EpisodeLearner, tables: Tables, episode: EpisodeLog, t: i
     step = episode.steps[t]
     last = t + 1 == len(episode.steps)
     next_observation = episode.final_observation if last else episode.steps[t + 1].observation
-    transition = Step(step.observation, tuple(step.available_actions), step.action, step.reward, step.reason)
-    learner.observe(tables, transition, next_observation, done=last)
+    learner.observe(tables, step.transition(), next_observation, done=last)
 
 
 def replay_order(episodes: Sequence[EpisodeLog]) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memory_store.errors import InvalidFile, first_problem
+from rlem.learning.qlearning import Step
 
 
 class StepLog(BaseModel):
@@ -27,6 +28,10 @@ class StepLog(BaseModel):
     reward: float
     # When this step reached the learning rule, among all the memory's updates (rlem.learning.learner).
     seq: int | None = None
+
+    def transition(self) -> Step:
+        """The step as the learning rule takes it."""
+        return Step(self.observation, tuple(self.available_actions), self.action, self.reward, self.reason)
 
 
 class EpisodeLog(BaseModel):

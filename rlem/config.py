@@ -7,6 +7,7 @@ their defaults live here and nowhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -243,3 +244,65 @@ def read_config_file(path: Path) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not TOML: {exc}") from None
     return {key.replace("-", "_"): value for key, value in document.items()}
+
+
+# The learning settings an episode brings to `rlem serve` (the rest of an agent's are the server's).
+EPISODE_LEARNING = ("n_step", "gamma", "update_mode", "lr", "similarity_floor", "double_q", "retrieval_text")
+
+
+class ServeConfig(BaseModel):
+    """`rlem serve`: where it listens, how it batches and guards requests, and the agent settings every
+    namespace's agent starts from (each episode brings its namespace and learning settings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="Policy, memory and agent defaults.")
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8321, ge=0, le=65535, description="Port to listen on.")
+    auth: bool = Field(
+        default=True, description="Require API keys; off only for development on a loopback address."
+    )
+    episode_ttl_s: float = Field(
+        default=600.0, gt=0, description="End an episode idle this many seconds as truncated."
+    )
+    batch_wait_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="Gather act requests this long into one decision batch."
+    )
+    max_batch: int = Field(default=64, ge=1, le=4096, description="Largest decision batch.")
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest request body (imports included)."
+    )
+    max_page: int = Field(default=500, ge=1, description="Most states one listing page returns.")
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Requests per second allowed per API key (off by default)."
+    )
+    log_dir: Path = Field(
+        default=Path("rlem-data/served"), description="Per-namespace trajectory logs (the replay format)."
+    )
+    backup_dir: Path = Field(default=Path("rlem-backups"), description="Where backups are written.")
+
+    @model_validator(mode="after")
+    def consistent(self) -> ServeConfig:
+        """A server learns into namespaces; auth is off only on loopback."""
+        if self.agent.memory != "rlem":
+            raise ValueError("rlem serve learns into the memory: --memory static and off are for rlem run")
+        if not self.auth and not is_loopback(self.host):
+            raise ValueError(
+                f"--no-auth serves without API keys, so only on a loopback address, not --host {self.host}"
+            )
+        return self
+
+    @property
+    def db(self) -> str:
+        """The memory database's URL."""
+        return self.agent.db
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

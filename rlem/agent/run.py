@@ -175,11 +175,7 @@ class Run:
         lines = "".join(t.model_dump_json(by_alias=True, exclude_none=True) + "\n" for t in trajectories)
         write_atomically(self.path("trajectories.jsonl"), lines.encode())
         if learning is not None:
-            # Each trained step was one update (double Q alternates tables per update).
-            seqs = [
-                s for t in trajectories for s in (t.seq, *(step.seq for step in t.steps)) if s is not None
-            ]
-            learning.resume(turn=sum(len(t.steps) for t in trajectories), seq=max(seqs, default=0))
+            learning.resume(trajectories)
         return kept
 
     def write(self, finished: EpisodeResult, size: int | None) -> None:

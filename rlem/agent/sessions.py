@@ -6,18 +6,18 @@
     episode.reward(r)                            # the update it makes due goes in at the next act/end
     episode.end(final_observation, success=True) # remaining updates + trajectory, one transaction
     actions = agent.act_many([(ep_a, obs_a, acts_a), (ep_b, obs_b, acts_b)])  # one policy batch
+    turns = agent.decide_many(...)               # the same, with each decision and what it was shown
 
 Contract: `act` and `reward` alternate; `end` follows a `reward` (or a `begin`). A transition
 (s_t, a_t, r_{t+1}, s_{t+1}) reaches the learning rule when s_{t+1} does: at the next `act`, or at
 `end`. Evaluation episodes (`training=False`) never write. An episode that is never ended writes
 nothing beyond the updates already due; `close()` ends open episodes as truncated (as the step
 limit does), dropping a last action that got no reward. Bad calls raise `SessionError` and change
-nothing.
+nothing. A policy passed to `open` stays the caller's: `close()` releases only one it built.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,17 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from memory_store import ExperienceStore, StoreConfig
-from memory_store.formats.transfer import read_memory_file
-from memory_store.names import static_name
+from memory_store import ExperienceStore
 from memory_store.store import succeeded
 from rlem.agent.exemplars import ExemplarConfig, HFTokenizer, load_templates
+from rlem.agent.memories import open_memory, trajectory_writer
 from rlem.agent.situations import Viewer, choices
 from rlem.config import AgentConfig
 from rlem.errors import RlemError
 from rlem.learning.learner import Learning
 from rlem.learning.qlearning import EpisodeLearner
-from rlem.learning.trajectory import EpisodeLog, StepLog, append_episode
+from rlem.learning.trajectory import EpisodeLog, StepLog
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.policies.factory import make_policy
 
@@ -61,6 +60,14 @@ class EpisodeResult:
         return bool(self.log.success)
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One decision and the situation the policy was shown for it."""
+
+    decision: Decision
+    situation: Situation
+
+
 # Called as each episode ends, with the memory's size after its updates (None without a memory):
 # inside the episode's final transaction for a training episode, so files it writes exist whenever
 # the updates do.
@@ -79,6 +86,9 @@ class Episode:
     env: str | None
     deterministic: bool
     learner: EpisodeLearner | None
+    # Share of this episode's training decisions taken at random, and its step limit.
+    explore: float
+    max_steps: int | None
     started: float = field(default_factory=time.perf_counter)
     steps: list[StepLog] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
@@ -92,8 +102,7 @@ class Episode:
     @property
     def out_of_steps(self) -> bool:
         """Whether the agent's step limit (`max_steps`) is reached: the episode must end."""
-        limit = self.agent.config.max_steps
-        return limit is not None and len(self.steps) >= limit
+        return self.max_steps is not None and len(self.steps) >= self.max_steps
 
     def act(self, observation: str, actions: Sequence[str]) -> str:
         """The agent's action in `observation`, one of `actions`."""
@@ -153,8 +162,10 @@ class RLEMAgent:
         store: ExperienceStore | None,
         learning: Learning | None,
         hooks: Sequence[EndHook] = (),
+        owns_policy: bool = True,
     ):
         self.config, self.policy, self.store, self.learning = config, policy, store, learning
+        self.owns_policy = owns_policy
         self.hooks = list(hooks)
         self.rng = np.random.default_rng(config.seed)
         tokenizer = getattr(policy, "tokenizer", None)
@@ -182,7 +193,7 @@ class RLEMAgent:
         log: Path | None = None,
         hooks: Sequence[EndHook] = (),
     ) -> RLEMAgent:
-        """Open the memory and build the policy (`policy` to bring your own).
+        """Open the memory and build the policy (`policy` to bring your own, which stays yours to close).
 
         `log` appends each ended training episode to a trajectory file (the replay format);
         `journal` names the run whose episodes get a journal row; `hooks` run as episodes end.
@@ -195,7 +206,7 @@ class RLEMAgent:
             if log is not None:
                 hooks = [*hooks, trajectory_writer(log)]
             return cls(config, policy=policy or make_policy(config.policy_spec()), store=store,
-                       learning=learning, hooks=hooks)  # fmt: skip
+                       learning=learning, hooks=hooks, owns_policy=policy is None)  # fmt: skip
         except BaseException:
             if store is not None:
                 store.close(save_index=False)
@@ -210,11 +221,14 @@ class RLEMAgent:
         seed: int | None = None,
         env: str | None = None,
         deterministic: bool = False,
+        explore: float | None = None,
+        max_steps: int | None = None,
     ) -> Episode:
         """Start an episode of `task`; `training` ones write to the memory, evaluation ones do not.
 
         `deterministic`: the environment's actions always have the same outcome, so an action that
-        left the observation unchanged is not offered again in the episode.
+        left the observation unchanged is not offered again in the episode. `explore` and
+        `max_steps` override the agent's settings for this episode.
         """
         if not isinstance(task, str) or not task:
             raise SessionError("an episode's task is a non-empty string")
@@ -223,13 +237,24 @@ class RLEMAgent:
         if key in self.open_episodes:
             raise SessionError(f"episode {key} is already open: give another key")
         learner = self.learning.learner(task) if training and self.learning is not None else None
+        explore = self.config.explore if explore is None else explore
+        if not isinstance(explore, (int, float)) or not 0 <= explore <= 1:
+            raise SessionError(f"explore is a share between 0 and 1, got {explore!r}")
+        max_steps = self.config.max_steps if max_steps is None else max_steps
+        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+            raise SessionError(f"max_steps is a positive count, got {max_steps!r}")
         episode = Episode(agent=self, task=task, training=training, key=key, seed=seed, env=env,
-                          deterministic=deterministic, learner=learner)  # fmt: skip
+                          deterministic=deterministic, learner=learner, explore=float(explore),
+                          max_steps=max_steps)  # fmt: skip
         self.open_episodes[key] = episode
         return episode
 
     def act_many(self, requests: Sequence[tuple[Episode, str, Sequence[str]]]) -> list[str]:
         """One action per (episode, observation, actions), decided in one policy batch per mode."""
+        return [turn.decision.action for turn in self.decide_many(requests)]
+
+    def decide_many(self, requests: Sequence[tuple[Episode, str, Sequence[str]]]) -> list[Turn]:
+        """`act_many`, returning each decision with the situation it was made in."""
         checked = [check_request(episode, observation, actions) for episode, observation, actions in requests]
         if len({id(episode) for episode, _, _ in checked}) != len(checked):
             raise SessionError("act_many takes each episode once per call")
@@ -244,21 +269,24 @@ class RLEMAgent:
             )
             for episode, observation, actions in checked
         ]
-        decisions = self.decide(situations, [episode.training for episode, _, _ in checked])
+        rates = [episode.explore if episode.training else 0.0 for episode, _, _ in checked]
+        decisions = self.decide(situations, [episode.training for episode, _, _ in checked], rates)
         for (episode, observation, actions), situation, decision in zip(
             checked, situations, decisions, strict=True
         ):
             episode.decisions.append(decision)
             episode.advice.append(followed_advice(situation, decision))
             episode.asked = (observation, actions)
-        return [decision.action for decision in decisions]
+        return [Turn(d, s) for d, s in zip(decisions, situations, strict=True)]
 
-    def decide(self, situations: list[Situation], training: list[bool]) -> list[Decision]:
-        """Exploring draws, then one batched policy call per mode for the rest (training, evaluation)."""
+    def decide(
+        self, situations: list[Situation], training: list[bool], explore: list[float]
+    ) -> list[Decision]:
+        """Exploring draws (at each situation's rate), then one batched policy call per mode for the
+        rest (training, evaluation)."""
         decisions: list[Decision | None] = [None] * len(situations)
-        explore = self.config.explore
-        for i, (situation, trains) in enumerate(zip(situations, training, strict=True)):
-            if trains and explore and self.rng.random() < explore:
+        for i, (situation, trains, rate) in enumerate(zip(situations, training, explore, strict=True)):
+            if trains and rate and self.rng.random() < rate:
                 options = situation.available_actions
                 decisions[i] = Decision(
                     options[int(self.rng.integers(len(options)))], "exploring", explored=True
@@ -310,19 +338,25 @@ class RLEMAgent:
         self.learning.end(episode.learner, key=episode.key, before_commit=before_commit)
         return result
 
+    def truncate(self, episode: Episode) -> EpisodeResult:
+        """End an open episode where it stands, as the step limit does; a last action that got no
+        reward is dropped (it is not a transition)."""
+        if episode.asked is not None:
+            episode.asked = None
+            episode.decisions.pop()
+            episode.advice.pop()
+        observation = episode.steps[-1].observation if episode.steps else ""
+        return episode.end(observation)
+
     def close(self, *, save_index: bool = True) -> None:
-        """End open episodes as truncated, then release the policy and the memory."""
+        """End open episodes as truncated, then release the policy (if it built it) and the memory."""
         try:
             if save_index:
                 for episode in list(self.open_episodes.values()):
-                    if episode.asked is not None:  # its last action got no reward: not a transition
-                        episode.asked = None
-                        episode.decisions.pop()
-                        episode.advice.pop()
-                    observation = episode.steps[-1].observation if episode.steps else ""
-                    episode.end(observation)
+                    self.truncate(episode)
         finally:
-            self.policy.close()
+            if self.owns_policy:
+                self.policy.close()
             if self.learning is not None:
                 self.learning.close(save_index=save_index)
             if self.store is not None:
@@ -348,9 +382,7 @@ def check_request(
     if episode.asked is not None:
         raise SessionError(f"episode {episode.key}: give reward() for the last action before acting again")
     if episode.out_of_steps:
-        raise SessionError(
-            f"episode {episode.key} reached max_steps={episode.agent.config.max_steps}: end() it"
-        )
+        raise SessionError(f"episode {episode.key} reached max_steps={episode.max_steps}: end() it")
     if not isinstance(observation, str):
         raise SessionError(
             f"episode {episode.key}: the observation is text, got a {type(observation).__name__}"
@@ -361,36 +393,3 @@ def check_request(
     if not options:
         raise SessionError(f"episode {episode.key}: no admissible action to choose from")
     return episode, observation, options
-
-
-def open_memory(config: AgentConfig) -> ExperienceStore | None:
-    """The agent's memory: its namespace, the fixed exemplars of `static`, or none (`off`)."""
-    if config.memory == "off":
-        return None
-    retrieval_text = config.retrieval_text or "task+observation"
-    if config.memory == "rlem":
-        return ExperienceStore.open(
-            StoreConfig(url=config.db, namespace=config.namespace, retrieval_text=retrieval_text)
-        )
-    if config.static is None:
-        raise SessionError("--memory static takes its exemplars from --static FILE")
-    # One namespace per file content: the same file is imported once, a changed one anew.
-    digest = hashlib.sha256(config.static.read_bytes()).hexdigest()[:12]
-    store = ExperienceStore.open(
-        StoreConfig(url=config.db, namespace=static_name(config.namespace, digest, retrieval_text),
-                    retrieval_text=retrieval_text),
-        internal=True,
-    )  # fmt: skip
-    if len(store) == 0:
-        store.put(read_memory_file(config.static, config.static_format))
-    return store
-
-
-def trajectory_writer(path: Path) -> EndHook:
-    """A hook appending each ended training episode to the trajectory log at `path`."""
-
-    def write(result: EpisodeResult, size: int | None) -> None:
-        if result.training:
-            append_episode(path, result.log)
-
-    return write

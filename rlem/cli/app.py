@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rlem.cli import backup, bench, db, demo, envs, memory, run
+from rlem.cli import backup, bench, db, demo, envs, memory, run, serve
 from rlem.cli.console import fail, setup_logging
 from rlem.errors import user_message
 
@@ -23,6 +23,7 @@ app.command("demo")(demo.demo)
 app.command("run")(run.run_command)
 app.command("bench")(bench.bench_command)
 app.command("envs")(envs.envs_command)
+app.command("serve")(serve.serve_command)
 
 
 @app.callback()

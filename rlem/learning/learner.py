@@ -45,9 +45,11 @@ class Learning:
         )
         return cls(store=store, rule=rule, second=second, journal=journal)
 
-    def resume(self, *, turn: int, seq: int) -> None:
-        """Go on after `turn` updates and sequence number `seq` (a resumed run)."""
-        self.live.turn, self.seq = turn, seq
+    def resume(self, logged: Sequence[EpisodeLog]) -> None:
+        """Go on after the committed episodes of a trajectory log: each logged step was one update
+        (double Q alternates tables per update), numbered up to the log's largest `seq`."""
+        seqs = [s for e in logged for s in (e.seq, *(step.seq for step in e.steps)) if s is not None]
+        self.live.turn, self.seq = sum(len(e.steps) for e in logged), max(seqs, default=0)
 
     def tick(self) -> int:
         """The next sequence number."""

@@ -1,0 +1,143 @@
+"""Episodes over HTTP: the session API (`RLEMAgent.begin`, `act`, `reward`, `end`) per namespace.
+
+Every request after `begin` carries its step (rlem.service.ledger): a retry gets the first answer,
+one out of order is 409, and one for an episode the server ended (idle past the TTL) is 410.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from memory_store.names import check_new_name
+from rlem.service.auth import Caller, allowed, caller
+from rlem.service.hub import Hub
+from rlem.service.ledger import Served
+from rlem.service.schemas import (
+    ActRequest,
+    ActResponse,
+    BeginRequest,
+    EndRequest,
+    EndResponse,
+    EpisodeInfo,
+    RewardRequest,
+    RewardResponse,
+    decision_kind,
+)
+
+router = APIRouter(tags=["episodes"])
+
+
+def hub(request: Request) -> Hub:
+    """The service's hub."""
+    return request.app.state.service.hub
+
+
+def info(served: Served) -> EpisodeInfo:
+    """What the API says about an episode."""
+    return EpisodeInfo(
+        episode=served.id,
+        namespace=served.namespace,
+        task=served.episode.task,
+        training=served.episode.training,
+        phase=served.phase.value,
+        step=served.step,
+        idle_s=round(served.idle_s(), 3),
+    )
+
+
+@router.post("/v1/namespaces/{namespace}/episodes", status_code=201, response_model=EpisodeInfo)
+async def begin(
+    namespace: str, body: BeginRequest, request: Request, who: Caller = Depends(allowed("act"))
+) -> EpisodeInfo:
+    """Begin an episode in the namespace (created on first use)."""
+    check_new_name(namespace)
+    learning = body.learning.model_dump(exclude_none=True)
+    served = await hub(request).begin(
+        namespace,
+        learning=learning,
+        task=body.task,
+        training=body.training,
+        seed=body.seed,
+        env=body.env,
+        deterministic=body.deterministic,
+        explore=body.explore,
+        max_steps=body.max_steps,
+    )
+    return info(served)
+
+
+@router.get("/v1/namespaces/{namespace}/episodes/{episode}", response_model=EpisodeInfo)
+async def status(
+    namespace: str, episode: str, request: Request, who: Caller = Depends(allowed("read"))
+) -> EpisodeInfo:
+    """Where an episode stands."""
+    return info(hub(request).find(namespace, episode))
+
+
+@router.get("/v1/episodes", response_model=list[EpisodeInfo])
+async def open_episodes(request: Request, who: Caller = Depends(caller)) -> list[EpisodeInfo]:
+    """The open episodes of the namespaces this key covers."""
+    return [info(s) for s in hub(request).open_episodes(who.covers)]
+
+
+@router.post("/v1/namespaces/{namespace}/episodes/{episode}/act", response_model=ActResponse)
+async def act(
+    namespace: str, episode: str, body: ActRequest, request: Request, who: Caller = Depends(allowed("act"))
+) -> ActResponse:
+    """The agent's action in the observation: retrieval, prompt, one decision (batched across clients)."""
+    service = hub(request)
+    served = service.find(namespace, episode)
+
+    async def work() -> ActResponse:
+        answer, queued_s = await service.act(served, body.observation, body.actions)
+        decision, situation = answer.turn.decision, answer.turn.situation
+        return ActResponse(
+            step=body.step,
+            action=decision.action,
+            kind=decision_kind(decision),
+            reason=decision.reason,
+            encouraged=list(situation.encouraged),
+            batch_size=answer.batch_size,
+            decide_ms=round(answer.decide_s * 1000, 3),
+            queued_ms=round(queued_s * 1000, 3),
+            retrieved=list(situation.retrieved) if body.explain else None,
+            prompt=situation.prompt if body.explain else None,
+        )
+
+    return await served.call("act", body.step, work)
+
+
+@router.post("/v1/namespaces/{namespace}/episodes/{episode}/reward", response_model=RewardResponse)
+async def reward(
+    namespace: str, episode: str, body: RewardRequest, request: Request, who: Caller = Depends(allowed("act"))
+) -> RewardResponse:
+    """The reward of the last action (and the action, if the caller took another of those offered)."""
+    service = hub(request)
+    served = service.find(namespace, episode)
+
+    async def work() -> RewardResponse:
+        taken = await service.reward(served, body.reward, body.action)
+        return RewardResponse(step=body.step, action=taken, reward=body.reward)
+
+    return await served.call("reward", body.step, work)
+
+
+@router.post("/v1/namespaces/{namespace}/episodes/{episode}/end", response_model=EndResponse)
+async def end(
+    namespace: str, episode: str, body: EndRequest, request: Request, who: Caller = Depends(allowed("act"))
+) -> EndResponse:
+    """End the episode: its last updates and its trajectory line go in one transaction."""
+    service = hub(request)
+    served = service.find(namespace, episode)
+
+    async def work() -> EndResponse:
+        result, size = await service.end(served, body.observation, body.actions, success=body.success)
+        return EndResponse(
+            episode=served.id,
+            steps=len(result.log.steps),
+            episode_return=float(result.log.episode_return or 0.0),
+            success=result.success,
+            memory_size=size,
+        )
+
+    return await served.call("end", body.step, work)

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SUPPORTED_URLS = "sqlite:///path/to/memory.db or postgresql+psycopg://user@host:5432/dbname"
-SQLITE_HEADER = b"SQLite format 3\x00"
 # PostgreSQL SQLSTATEs worth another try: deadlock, serialization failure, lock not available.
 TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
 # ... and those of a lost connection: admin or crash shutdown, cannot connect now; class 08.
@@ -81,13 +80,19 @@ def check_sqlite_path(database: str | None) -> None:
         if not parent_exists:
             raise DatabaseURLError(f"cannot create {path}: directory {path.parent} does not exist")
         return
+    # Read through SQLite, never with open() and close(): closing any descriptor of the file drops
+    # every POSIX lock this process holds on it, including those of its SQLite connections, and
+    # another process would then take itself for the last one and delete the live WAL.
     try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise DatabaseUnavailable(f"cannot read {path}: {os_reason(exc)}") from None
-    if header and header != SQLITE_HEADER:
-        raise DatabaseURLError(f"{path} is not a SQLite database (unexpected file header)")
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            probe.execute("PRAGMA schema_version")
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise DatabaseURLError(f"{path} is not a SQLite database (unexpected file header)") from None
+        raise DatabaseUnavailable(f"cannot read {path}: {str(exc).lower()}") from None
 
 
 def is_transient(exc: DBAPIError) -> bool:

@@ -101,9 +101,8 @@ class ServerProcess:
     def request(self, method: str, path: str, body: object = None, *, token: str | None = None,
                 **kwargs) -> httpx.Response:  # fmt: skip
         """One request; `token` defaults to the admin key."""
-        return httpx.request(
-            method, self.url + path, json=body, headers=self.headers(token), timeout=60, **kwargs
-        )
+        headers = self.headers(token) | kwargs.pop("headers", {})
+        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=60, **kwargs)
 
     def post(self, path: str, body: object = None, **kwargs) -> httpx.Response:
         """POST `body` as JSON."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -37,6 +38,11 @@ from rlem.service.ledger import Phase, Served
 from rlem.service.metrics import Metrics
 
 T = TypeVar("T")
+log = logging.getLogger("rlem.service")
+
+# An ended episode stays (for retries of its end) this long at least, then only its fate is kept.
+KEEP_ENDED_S = 300.0
+FORGOTTEN = 100_000
 
 
 def log_name(namespace: str) -> str:
@@ -83,6 +89,8 @@ class Hub:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlem-agent")
         self.slots: dict[str, Slot] = {}
         self.served: dict[str, Served] = {}
+        # How forgotten episodes ended, the newest FORGOTTEN of them, to say so if they are touched.
+        self.forgotten: dict[str, Phase] = {}
         self.boot = secrets.token_hex(4)
         self.counter = 0
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -181,8 +189,14 @@ class Hub:
         served = self.served.get(episode_id)
         if served is not None and served.namespace == namespace:
             return served
-        boot, _, number = episode_id.partition("-")
-        if served is None and boot == self.boot and number.isdigit() and int(number) <= self.counter:
+        boot, _, _ = episode_id.partition("-")
+        fate = self.forgotten.get(episode_id) if served is None else None
+        if fate is Phase.EXPIRED:
+            raise gone(
+                f"episode {episode_id} was idle for more than {self.config.episode_ttl_s:g} s and was ended "
+                "as truncated: begin a new one"
+            )
+        if fate is Phase.ENDED:
             raise gone(f"episode {episode_id} has ended: begin a new one")
         if served is None and boot in self.earlier_boots:
             raise gone(
@@ -269,9 +283,12 @@ class Hub:
                     continue
                 if served.open:
                     await self.expire(served)
-                elif served.idle_s() > 2 * ttl:  # retries of its end are long over
+                elif served.idle_s() > max(2 * ttl, KEEP_ENDED_S):  # retries of its end are long over
                     self.served.pop(served.id, None)
                     served.slot.episodes.pop(served.id, None)
+                    self.forgotten[served.id] = served.phase
+                    if len(self.forgotten) > FORGOTTEN:
+                        del self.forgotten[next(iter(self.forgotten))]
 
     def open_episodes(self, covers: Callable[[str], bool]) -> list[Served]:
         """The open episodes of the namespaces `covers` accepts."""
@@ -284,9 +301,10 @@ class Hub:
             if task is not None:
                 task.cancel()
         await self.batcher.stop()
-        for served in list(self.served.values()):
-            if served.open and served.busy is None:
-                await self.expire(served)
+        ended = [s for s in self.served.values() if s.open and s.busy is None]
+        for served in ended:
+            await self.expire(served)
+        log.info("rlem serve: stopping; %d open episode(s) ended as truncated", len(ended))
         for slot in list(self.slots.values()):
             await self.run(slot.agent.close)
         await self.run(self.policy.close)

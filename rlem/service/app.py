@@ -71,6 +71,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         description="An LLM agent that learns through a shared experience memory (RLEM): episodes, "
         "the memory, backups and API keys.",
         lifespan=lifespan,
+        responses=errors.RESPONSES,
     )
     errors.install(app)
     for module in (health, episodes, memory, backups, keys):

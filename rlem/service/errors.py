@@ -12,7 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memory_store.errors import (
@@ -29,6 +29,37 @@ from memory_store.errors import (
 from rlem.errors import RlemError, user_message
 
 log = logging.getLogger("rlem.service")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, in one line a person can act on."""
+
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    error: ErrorDetail
+
+
+# The error answers any route may give, for the OpenAPI schema.
+RESPONSES = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in [
+        (401, "No valid API key"),
+        (403, "The key lacks the scope"),
+        (404, "No such thing, or none this key may see"),
+        (409, "Out of order, or in conflict with the resource's state"),
+        (410, "Ended by the server"),
+        (413, "Body over the limit"),
+        (422, "Invalid request"),
+        (429, "Over the key's rate"),
+        (503, "Not ready, stopping, or the database is unreachable"),
+    ]
+}
 
 
 class ApiError(Exception):

@@ -243,9 +243,15 @@ class ExperienceStore:
 
     def embed(self, task: str, observation: str) -> np.ndarray:
         """The embedding of one state's text (a query's, say: no stored state need have it)."""
-        check_unicode(task, "task")
-        check_unicode(observation, "observation")
-        return self.embedder.embed([state_text(task, observation, self.namespace.retrieval_text)])[0]
+        return self.embed_many([(task, observation)])[0]
+
+    def embed_many(self, states: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The embeddings of several (task, observation) texts, in one batch of the embedder."""
+        for task, observation in states:
+            check_unicode(task, "task")
+            check_unicode(observation, "observation")
+        retrieval = self.namespace.retrieval_text
+        return self.embedder.embed([state_text(task, observation, retrieval) for task, observation in states])
 
     def vectors_for(self, items: Sequence[Update | StateSnapshot]) -> dict[str, np.ndarray]:
         """Unit vectors by state hash: given embeddings checked, the rest embedded in one batch."""

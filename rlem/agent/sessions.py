@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from memory_store import ExperienceStore
+from memory_store.errors import InvalidArgument
+from memory_store.limits import check_unicode
 from memory_store.store import succeeded
 from rlem.agent.exemplars import ExemplarConfig, HFTokenizer, load_templates
 from rlem.agent.memories import open_memory, trajectory_writer
@@ -260,6 +262,7 @@ class RLEMAgent:
             raise SessionError("act_many takes each episode once per call")
         for episode, observation, _ in checked:
             episode.feed(observation, done=False)
+        self.viewer.prefetch([(episode.task, observation) for episode, observation, _ in checked])
         situations = [
             self.viewer.situation(
                 episode.task,
@@ -389,6 +392,11 @@ def check_request(
         )
     if isinstance(actions, str) or not all(isinstance(a, str) and a for a in actions):
         raise SessionError(f"episode {episode.key}: actions are a list of non-empty strings")
+    try:
+        for text in (observation, *actions):
+            check_unicode(text, "the text")
+    except InvalidArgument as exc:
+        raise SessionError(f"episode {episode.key}: {exc}") from None
     options = tuple(dict.fromkeys(actions))
     if not options:
         raise SessionError(f"episode {episode.key}: no admissible action to choose from")

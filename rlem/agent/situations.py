@@ -51,6 +51,12 @@ class Viewer:
     pool_margin: float
     rng: np.random.Generator
 
+    def prefetch(self, states: Sequence[tuple[str, str]]) -> None:
+        """Embed the (task, observation) texts of a batch of decisions in one call of the embedder,
+        whose cache then answers each situation's retrieval."""
+        if self.store is not None and self.exemplars.k > 0 and len(states) > 1:
+            self.store.embed_many(states)
+
     def situation(
         self, task: str, observation: str, options: tuple[str, ...], last: tuple[str, ...]
     ) -> Situation:

@@ -72,7 +72,11 @@ def test_an_idle_episode_is_ended_as_truncated_and_says_so(tmp_path: Path) -> No
 def test_sigterm_ends_open_episodes_and_exits_cleanly(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'memory.db'}"
     server = ServerProcess.start(db, tmp_path)
-    play_steps(server, "calm", 3, end=False)
+    try:
+        play_steps(server, "calm", 3, end=False)
+    except BaseException:
+        server.kill()
+        raise
     # uvicorn stops gracefully, then exits by the signal it got, as daemons conventionally do.
     assert server.stop() in (0, -signal.SIGTERM)
     assert "1 open episode(s) ended as truncated" in server.log()
@@ -84,12 +88,14 @@ def test_sigterm_ends_open_episodes_and_exits_cleanly(tmp_path: Path) -> None:
 def test_after_kill_9_committed_episodes_are_intact_and_interrupted_ones_are_gone(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'memory.db'}"
     server = ServerProcess.start(db, tmp_path)
-    token = server.token
-    for _ in range(3):
-        play_steps(server, "crash", 4, end=True)
-    before = export(db, "crash", tmp_path / "before.json")
-    interrupted = play_steps(server, "crash", 1, end=False)
-    server.kill()
+    try:
+        token = server.token
+        for _ in range(3):
+            play_steps(server, "crash", 4, end=True)
+        before = export(db, "crash", tmp_path / "before.json")
+        interrupted = play_steps(server, "crash", 1, end=False)
+    finally:
+        server.kill()
     restarted = ServerProcess.start(db, tmp_path, port=server.port)
     try:
         restarted.token = token  # the database has a key now: the restarted server prints none

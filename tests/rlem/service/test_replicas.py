@@ -35,7 +35,11 @@ def play(server: ServerProcess, ns: str, observations: list[str]) -> int:
 
 def test_two_servers_share_one_memory(pg_url: str, tmp_path: Path) -> None:
     first = ServerProcess.start(pg_url, tmp_path / "a")
-    second = ServerProcess.start(pg_url, tmp_path / "b")
+    try:
+        second = ServerProcess.start(pg_url, tmp_path / "b")
+    except BaseException:
+        first.stop()
+        raise
     second.token = second.token or first.token  # the second start finds the first's key
     try:
         rooms = [f"room {i}" for i in range(3)]  # shared states: both servers update the same rows

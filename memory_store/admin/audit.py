@@ -32,6 +32,8 @@ class AuditRecord:
     what: str
     old_value: Any
     new_value: Any
+    # Who made it: "cli", or an API key of `rlem serve` (None for rows of an earlier rlem).
+    actor: str | None = None
 
     @classmethod
     def of(cls, row: AuditEntry) -> AuditRecord:
@@ -46,6 +48,7 @@ class AuditRecord:
             row.what,
             row.old_value,
             row.new_value,
+            row.actor,
         )
 
 
@@ -59,6 +62,7 @@ def record(
     *,
     state_id: int | None = None,
     action: str | None = None,
+    actor: str | None = None,
 ) -> None:
     """Add an audit row to the caller's write transaction (old and new values must be JSON data)."""
     session.add(
@@ -70,6 +74,7 @@ def record(
             new_value=new,
             state_id=state_id,
             action=action,
+            actor=actor,
         )
     )
 

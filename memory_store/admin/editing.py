@@ -66,17 +66,19 @@ def locked_records(tx: StoreTransaction, *conditions) -> list[ExperienceRecord]:
     return [ExperienceRecord.of(row) for row in rows]
 
 
-def delete_audited(tx: StoreTransaction, records: Sequence[ExperienceRecord], command: str) -> None:
+def delete_audited(
+    tx: StoreTransaction, records: Sequence[ExperienceRecord], command: str, actor: str | None
+) -> None:
     """Delete states through the store and write one audit row each, holding the state as exported."""
     tx.delete([r.id for r in records])
     for r in records:
-        audit.record(
-            tx.session, command, tx.store.namespace.name, "state", audit.state_document(r), state_id=r.id
-        )
+        audit.record(tx.session, command, tx.store.namespace.name, "state", audit.state_document(r),
+                     state_id=r.id, actor=actor)  # fmt: skip
 
 
-def set_q(store: ExperienceStore, state_id: int, action: str, q: float) -> float:
-    """Set Q of one action of one state (nothing else changes); return the old Q."""
+def set_q(store: ExperienceStore, state_id: int, action: str, q: float, *, actor: str | None = None) -> float:
+    """Set Q of one action of one state (nothing else changes); return the old Q. `actor` is who,
+    for the audit row."""
     if not math.isfinite(q):
         raise InvalidArgument(f"Q must be a finite number, got {q}")
     name = store.namespace.name
@@ -96,27 +98,31 @@ def set_q(store: ExperienceStore, state_id: int, action: str, q: float) -> float
             raise NotFound(f"state {state_id} has no action {action!r} (its actions: {known})")
         old = value.q
         value.q, value.updated_at = q, utcnow()
-        audit.record(tx.session, "edit", name, "q", old, q, state_id=state_id, action=action)
+        audit.record(tx.session, "edit", name, "q", old, q, state_id=state_id, action=action, actor=actor)
         return old
 
     return store.transaction(work)
 
 
-def delete_state(store: ExperienceStore, state_id: int) -> ExperienceRecord:
+def delete_state(store: ExperienceStore, state_id: int, *, actor: str | None = None) -> ExperienceRecord:
     """Delete one state (and its actions); return what it held."""
 
     def work(tx: StoreTransaction) -> ExperienceRecord:
         found = locked_records(tx, Experience.id == state_id)
         if not found:
             raise NotFound(f"no state with id {state_id} in namespace {store.namespace.name!r}")
-        delete_audited(tx, found, "delete")
+        delete_audited(tx, found, "delete", actor)
         return found[0]
 
     return store.transaction(work)
 
 
 def prune(
-    store: ExperienceStore, *, min_visits: int | None = None, older_than: timedelta | None = None
+    store: ExperienceStore,
+    *,
+    min_visits: int | None = None,
+    older_than: timedelta | None = None,
+    actor: str | None = None,
 ) -> list[ExperienceRecord]:
     """Delete the states visited fewer than `min_visits` times and/or last updated longer ago than
     `older_than` (a state must meet every condition given); return them."""
@@ -132,7 +138,7 @@ def prune(
 
     def work(tx: StoreTransaction) -> list[ExperienceRecord]:
         found = locked_records(tx, *conditions)
-        delete_audited(tx, found, " ".join(words))
+        delete_audited(tx, found, " ".join(words), actor)
         return found
 
     return store.transaction(work)
@@ -150,7 +156,7 @@ class DeletedNamespace:
 
 
 def delete_namespaces(
-    db: Database, names: Sequence[str], index_dir: Path | None = None
+    db: Database, names: Sequence[str], index_dir: Path | None = None, *, actor: str | None = None
 ) -> list[DeletedNamespace]:
     """Delete namespaces with everything in them, in one transaction (audited), then their indexes."""
     directory = index_dir or database_index_dir(db)
@@ -171,7 +177,7 @@ def delete_namespaces(
             gone = DeletedNamespace(name, row.embedding_model, row.embedding_dim, int(states), int(actions))
             old = {"embedding_model": gone.embedding_model, "embedding_dim": gone.embedding_dim}
             old |= {"states": gone.states, "actions": gone.actions}
-            audit.record(session, "delete-namespace", name, "namespace", old)
+            audit.record(session, "delete-namespace", name, "namespace", old, actor=actor)
             # The database cascades to states, actions and evictions.
             session.execute(delete(Namespace).where(Namespace.id == row.id))
             deleted.append(gone)

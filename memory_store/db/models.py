@@ -215,3 +215,23 @@ class AuditEntry(Base):
     what: Mapped[str] = mapped_column(String(50))
     old_value: Mapped[object | None] = mapped_column(JSON, nullable=True)
     new_value: Mapped[object | None] = mapped_column(JSON, nullable=True)
+    # Who made the change: "cli", or the API key of `rlem serve` ("key 3 (rlem_ab12...)").
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ApiKeyRow(Base):
+    """An API key of `rlem serve`: the SHA-256 of its token (never the token), its namespace
+    ("*" for all) and scope."""
+
+    __tablename__ = "rlem_api_keys"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(10))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

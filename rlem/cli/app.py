@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rlem.cli import backup, bench, db, demo, envs, memory, run, serve
+from rlem.cli import backup, bench, db, demo, envs, keys, memory, run, serve
 from rlem.cli.console import fail, setup_logging
 from rlem.errors import user_message
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(memory.app, name="memory")
 app.add_typer(backup.app, name="backup")
+app.add_typer(keys.app, name="keys")
 app.command("demo")(demo.demo)
 app.command("run")(run.run_command)
 app.command("bench")(bench.bench_command)

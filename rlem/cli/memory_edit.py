@@ -28,6 +28,8 @@ from rlem.cli.options import DbOption, NamespaceOption, StateArgument
 
 # --older-than is at most 1,000 years of days (not many more overflow Python's dates).
 MAX_DAYS = 365_000
+# How audit rows name changes made with these commands.
+CLI = "cli"
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -52,7 +54,7 @@ def edit_command(
     with connected(db) as database:
         info = state_namespace(database, state_id)
         with open_for_editing(database, info) as store:
-            old = set_q(store, state_id, action, q)
+            old = set_q(store, state_id, action, q, actor=CLI)
     say(f"state {state_id} in namespace {info.name}: Q of {action!r} {old:g} -> {q:g}")
 
 
@@ -61,7 +63,7 @@ def delete_command(state_id: StateArgument, db: DbOption) -> None:
     with connected(db) as database:
         info = state_namespace(database, state_id)
         with open_for_editing(database, info) as store:
-            gone = delete_state(store, state_id)
+            gone = delete_state(store, state_id, actor=CLI)
     say(f"deleted state {state_id} ({short(gone.observation)}) from namespace {info.name}")
 
 
@@ -80,7 +82,7 @@ def delete_namespace_command(
         )
         if not yes:
             typer.confirm(f"delete namespace {what}?", abort=True)
-        deleted = delete_namespaces(database, names)
+        deleted = delete_namespaces(database, names, actor=CLI)
     for gone in deleted:
         say(f"deleted namespace {gone.name}: {gone.states} states, {gone.actions} action values")
 
@@ -105,6 +107,7 @@ def prune_command(
                 store,
                 min_visits=min_visits,
                 older_than=timedelta(days=older_than) if older_than is not None else None,
+                actor=CLI,
             )
             left = len(store)
     say(f"pruned {len(gone)} states from namespace {namespace} ({left} left)")

@@ -147,7 +147,7 @@ def target(r: AuditRecord) -> str:
 def audit_table(rows: list[AuditRecord]) -> Table:
     """Audit rows, newest first."""
     shown = table(
-        ["id", "at", "command", "namespace", "what", "old → new"],
+        ["id", "at", "by", "command", "namespace", "what", "old → new"],
         {"id", "at"},
         title="audit log, newest first (UTC)",
     )
@@ -156,6 +156,7 @@ def audit_table(rows: list[AuditRecord]) -> Table:
             shown,
             str(r.id),
             when(r.at),
+            r.actor or "-",
             r.command,
             r.namespace,
             target(r),

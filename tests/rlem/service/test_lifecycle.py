@@ -98,7 +98,8 @@ def test_after_kill_9_committed_episodes_are_intact_and_interrupted_ones_are_gon
         server.kill()
     restarted = ServerProcess.start(db, tmp_path, port=server.port)
     try:
-        restarted.token = token  # the database has a key now: the restarted server prints none
+        assert restarted.token is None  # the database has a key now: the restarted server prints none
+        restarted.token = token
         late = restarted.post(
             f"/v1/namespaces/crash/episodes/{interrupted}/act",
             {"step": 1, "observation": "o", "actions": ACTIONS},

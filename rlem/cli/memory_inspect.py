@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from memory_store import ExperienceStore, SentenceTransformerEmbedder, StoreConfig, default_embedder
+from memory_store import SentenceTransformerEmbedder, default_embedder
 from memory_store.admin.audit import audit_log
 from memory_store.admin.inspection import (
     list_states,
@@ -23,11 +23,10 @@ from memory_store.admin.inspection import (
     storage_note,
 )
 from memory_store.db.database import Database, parse_url, require_existing
-from memory_store.db.namespaces import list_namespaces
 from memory_store.errors import InvalidArgument
 from memory_store.limits import MAX_INT
-from memory_store.names import second_table
 from memory_store.store import open_database
+from rlem.agent.lookup import look_up
 from rlem.cli.console import console
 from rlem.cli.memory_render import (
     add_row,
@@ -42,7 +41,6 @@ from rlem.cli.memory_render import (
     when,
 )
 from rlem.cli.options import DbOption, NamespaceOption, StateArgument
-from rlem.learning.double_q import retrieve
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 AnyNamespaceOption = Annotated[
@@ -214,23 +212,13 @@ def search_command(
     as_json: JsonOption = False,
 ) -> None:
     """What the agent would retrieve for this observation (its own retrieval code), with similarity."""
-    embedder = embedder_for(model)
-    config = StoreConfig(url=db, namespace=namespace)
     with connected(db) as database:
-        double = second_table(namespace) in {n.name for n in list_namespaces(database)}
-    with ExperienceStore.open(config, embedder=embedder, create=False) as store:
-        if double:
-            second_config = config.model_copy(update={"namespace": second_table(namespace)})
-            with ExperienceStore.open(second_config, embedder=embedder, create=False) as second:
-                hits = retrieve(store, second, task, text, k)
-        else:
-            hits = retrieve(store, None, task, text, k)
+        found = look_up(database, namespace, task, text, k, embedder_for(model))
+    hits = found.hits
     if as_json:
-        print_json(
-            {"namespace": namespace, "merged_with": second_table(namespace) if double else None, "hits": hits}
-        )
+        print_json(found)
         return
-    caption = f"merged with the second Q table {second_table(namespace)}" if double else None
+    caption = f"merged with the second Q table {found.merged_with}" if found.merged_with else None
     shown = table(
         ["rank", "similarity", "id", "visits", "best action", "Q", "state"],
         {"rank", "similarity", "id", "visits", "Q"},

@@ -293,11 +293,15 @@ class ExperienceStore:
 
         Texts are embedded before the transaction starts, so writers are not held up meanwhile.
         """
+        ready = self.embedded(snapshots)
+        return self.transaction(lambda tx: tx.put(ready, replace))
+
+    def embedded(self, snapshots: Sequence[StateSnapshot]) -> list[StateSnapshot]:
+        """The states checked against the limits, each with its embedding (for StoreTransaction.put)."""
         for snapshot in snapshots:
             check_snapshot(snapshot, self.config.limits)
         vectors = self.vectors_for(snapshots)
-        ready = [replace_field(s, embedding=vectors[state_hash(s.task, s.observation)]) for s in snapshots]
-        return self.transaction(lambda tx: tx.put(ready, replace))
+        return [replace_field(s, embedding=vectors[state_hash(s.task, s.observation)]) for s in snapshots]
 
     def open_sibling(self, namespace: str, *, internal: bool = False) -> ExperienceStore:
         """Another namespace of the same database and connection pool, created if missing."""

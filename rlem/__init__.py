@@ -9,11 +9,14 @@ persistent memory (`memory_store`); learning is Q-learning written back to that 
         action = episode.act(observation, actions)
         episode.reward(reward)
         episode.end(final_observation, success=True)
+
+`RemoteAgent.open(url, token, namespace=...)` has the same methods against `rlem serve`.
 """
 
 from envs import Observation, StepResult, TextEnv, make_env
 from envs.gymnasium_adapter import GymnasiumText
 from rlem.agent.sessions import Episode, EpisodeResult, RLEMAgent, SessionError
+from rlem.client import RemoteAgent, RemoteEpisode, RemoteError
 from rlem.config import AgentConfig, RunConfig
 from rlem.policies.base import Decision, Policy, Situation
 from rlem.policies.factory import make_policy
@@ -29,6 +32,9 @@ __all__ = [
     "Observation",
     "Policy",
     "RLEMAgent",
+    "RemoteAgent",
+    "RemoteEpisode",
+    "RemoteError",
     "RunConfig",
     "SessionError",
     "Situation",

@@ -148,10 +148,12 @@ def copy_namespaces(
     *,
     replace: bool = False,
     index_dir: Path | None = None,
+    actor: str | None = None,
 ) -> list[Copied]:
     """Copy namespaces from one database into another in one target transaction; return what was copied.
 
-    `index_dir` is where the target keeps index files, if not in its default place.
+    `index_dir` is where the target keeps index files, if not in its default place; `actor` is who,
+    for the audit.
     """
     if same_database(source_db, target_db):
         raise InvalidArgument(f"source and target are the same database ({source_db.display_url})")
@@ -176,7 +178,13 @@ def copy_namespaces(
             new = {"from": source_db.display_url, "embedding_model": done.embedding_model}
             new |= {"embedding_dim": done.embedding_dim, "states": done.states, "actions": done.actions}
             audit.record(
-                session, "copy", done.name, "namespace", {"states": held} if held is not None else None, new
+                session,
+                "copy",
+                done.name,
+                "namespace",
+                {"states": held} if held is not None else None,
+                new,
+                actor=actor,
             )
             copied.append(done)
         return copied, replaced_ids

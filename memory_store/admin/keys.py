@@ -70,14 +70,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_key(db: Database, *, namespace: str, scope: Scope, label: str = "") -> tuple[ApiKey, str]:
-    """A new key and its token (the only time the token is seen)."""
+def check_key(*, namespace: str, scope: str, label: str) -> None:
+    """InvalidArgument unless a key with these fields can be made (checked before any database opens)."""
     if scope not in SCOPES:
         raise InvalidArgument(f"scope {scope!r}: choose one of {', '.join(SCOPES)}")
     if namespace != ALL:
         check_name(namespace)
     if len(label) > 200:
         raise InvalidArgument(f"a key's label is at most 200 characters, got {len(label)}")
+
+
+def create_key(db: Database, *, namespace: str, scope: Scope, label: str = "") -> tuple[ApiKey, str]:
+    """A new key and its token (the only time the token is seen)."""
+    check_key(namespace=namespace, scope=scope, label=label)
     token = PREFIX + secrets.token_urlsafe(32)
 
     def work(session) -> ApiKey:

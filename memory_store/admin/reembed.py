@@ -156,7 +156,9 @@ def stage(
         progress(done, max(total, done))
 
 
-def switch(session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedder: Embedder) -> Reembedded:
+def switch(
+    session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedder: Embedder, actor: str | None
+) -> Reembedded:
     """In the caller's transaction: give the live states their new vectors and the live name the new row."""
     old = session.get_one(Namespace, live.id, with_for_update=True, populate_existing=True)
     new = session.get_one(Namespace, staging.id, with_for_update=True, populate_existing=True)
@@ -213,6 +215,7 @@ def switch(session: Session, live: NamespaceInfo, staging: NamespaceInfo, embedd
         "embedding_model",
         {"model": result.old_model, "dim": result.old_dim},
         {"model": result.new_model, "dim": result.new_dim, "states": moved},
+        actor=actor,
     )
     return result
 
@@ -224,10 +227,12 @@ def reembed(
     *,
     index_dir: Path | None = None,
     progress: Callable[[str], Progress] | None = None,
+    actor: str | None = None,
 ) -> list[Reembedded]:
     """Re-embed namespaces with `embedder` and switch them all over in one transaction.
 
-    `progress(name)` gives a callback `(done, total)` for that namespace's embedding pass.
+    `progress(name)` gives a callback `(done, total)` for that namespace's embedding pass; `actor` is
+    who, for the audit.
     """
     if len(set(names)) != len(names):
         raise InvalidArgument("a namespace to re-embed is named twice")
@@ -245,7 +250,8 @@ def reembed(
 
     def work(session: Session) -> list[Reembedded]:
         return [
-            switch(session, live, staging, embedder) for live, staging in zip(lives, stagings, strict=True)
+            switch(session, live, staging, embedder, actor)
+            for live, staging in zip(lives, stagings, strict=True)
         ]
 
     try:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from memory_store.admin import audit
 from memory_store.errors import InvalidArgument, InvalidFile, os_reason
 from memory_store.formats import json_format, rememberer
 from memory_store.limits import Limits, check_snapshot
 from memory_store.records import ExperienceRecord, StateSnapshot
 from memory_store.store import ExperienceStore
+from memory_store.transaction import StoreTransaction
 
 Dump = Callable[[list[ExperienceRecord], str, str, Path], None]
 Load = Callable[[Path], list[StateSnapshot]]
@@ -53,6 +55,28 @@ def read_memory_file(path: Path, fmt: str, limits: Limits | None = None) -> list
     return snapshots
 
 
-def import_memory(store: ExperienceStore, path: Path, fmt: str, *, replace: bool = False) -> int:
+def import_memory(
+    store: ExperienceStore, path: Path, fmt: str, *, replace: bool = False, actor: str | None = None
+) -> int:
     """Read and validate the whole file, then write every state in one transaction; return how many."""
-    return store.put(read_memory_file(path, fmt, store.config.limits), replace=replace)
+    return write_states(store, read_memory_file(path, fmt, store.config.limits), replace=replace, actor=actor)
+
+
+def write_states(
+    store: ExperienceStore,
+    snapshots: Sequence[StateSnapshot],
+    *,
+    replace: bool = False,
+    actor: str | None = None,
+) -> int:
+    """Write states (as `read_memory_file` gives them) in one transaction with an audit row naming
+    `actor`; return how many."""
+    ready = store.embedded(snapshots)
+
+    def work(tx: StoreTransaction) -> int:
+        count = tx.put(ready, replace)
+        audit.record(tx.session, "import", store.namespace.name, "states", None,
+                     {"states": count, "replace": replace}, actor=actor)  # fmt: skip
+        return count
+
+    return store.transaction(work)

@@ -3,6 +3,9 @@
 Memory modes: `rlem` learns; `static` shows fixed exemplars from a memory file and never writes;
 `off` is the policy alone (the paper's two baselines).
 
+With a `Server` (`rlem run --server URL`) the episodes run against `rlem serve`: its policy and
+memory decide and learn, the schedule, files and metrics are the same.
+
 Everything lands in the output folder: config.json, trajectories.jsonl (training episodes, the
 replay format), eval_trajectories.jsonl, episodes.jsonl, metrics.jsonl and .csv, and
 learning_curve.png. A training episode's last updates and a row of the run journal go into one
@@ -26,6 +29,7 @@ from memory_store.store import succeeded
 from rlem.agent.folder_lock import FolderLock
 from rlem.agent.metrics import aggregate, episode_record, plot_learning_curve, write_metrics
 from rlem.agent.sessions import Episode, EpisodeResult, RLEMAgent
+from rlem.client import RemoteAgent, RemoteEpisode, Server
 from rlem.config import RunConfig
 from rlem.errors import RlemError
 from rlem.learning.journal import committed
@@ -53,11 +57,13 @@ class Slot:
     """An environment and the episode running in it."""
 
     env: TextEnv
-    episode: Episode
+    episode: Episode | RemoteEpisode
     observation: Observation
 
 
-def play(agent: RLEMAgent, jobs: Sequence[Job], envs: Sequence[TextEnv], advance: Callable[[], None]) -> None:
+def play(
+    agent: RLEMAgent | RemoteAgent, jobs: Sequence[Job], envs: Sequence[TextEnv], advance: Callable[[], None]
+) -> None:
     """Run all jobs as episodes of `agent`, len(envs) at a time in lockstep: one `act_many` per step;
     `advance` is called as each episode ends.
 
@@ -97,17 +103,21 @@ def play(agent: RLEMAgent, jobs: Sequence[Job], envs: Sequence[TextEnv], advance
 class Run:
     """One run's output folder, environments, agent and bookkeeping."""
 
-    def __init__(self, config: RunConfig, out: Path):
-        self.config, self.out = config, out
+    def __init__(self, config: RunConfig, out: Path, *, server: Server | None = None):
+        self.config, self.out, self.server = config, out, server
         self.lock = FolderLock(out)
         self.envs: list[TextEnv] = []
-        self.agent: RLEMAgent | None = None
+        self.agent: RLEMAgent | RemoteAgent | None = None
         self.epoch_number = 0
         try:
             self.envs = [make_env(config.env) for _ in range(config.num_envs)]
             self.check_environment()
             agent_config = config.agent(retrieval_text=self.envs[0].retrieval_text)
-            self.agent = RLEMAgent.open(agent_config, hooks=[self.write])
+            self.agent = (
+                RLEMAgent.open(agent_config, hooks=[self.write])
+                if server is None
+                else server.agent(agent_config, hooks=[self.write])
+            )
             # Only a run that could start claims the folder: a bad --env or --db leaves none behind.
             self.run_id = self.claim_folder()
         except BaseException:
@@ -195,9 +205,8 @@ class Run:
             play(self.agent, [j for j in jobs if j.key not in done], self.envs, advance)
         rows = aggregate(self.records)
         write_metrics(self.out, rows)
-        plot_learning_curve(
-            self.out, rows, f"{self.config.env}: {self.config.policy}, memory {self.config.memory}"
-        )
+        who = f"{self.config.policy}, memory {self.config.memory}" if self.server is None else self.server.url
+        plot_learning_curve(self.out, rows, f"{self.config.env}: {who}")
         return rows
 
     def close(self, *, save_index: bool = True) -> None:

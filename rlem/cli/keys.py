@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from memory_store.admin.keys import create_key, list_keys, revoke_key
+from memory_store.admin.keys import check_key, create_key, list_keys, revoke_key
 from memory_store.store import open_database
 from rlem.cli.console import console
 from rlem.cli.memory_inspect import JsonOption, connected
@@ -41,6 +41,8 @@ def create_command(
     label: Annotated[str, typer.Option(help="A note on what the key is for.")] = "",
 ) -> None:
     """Make a key and print its token, alone on stdout (it is shown this once, and never stored)."""
+    # A bad namespace or label leaves no new database behind.
+    check_key(namespace=namespace, scope=scope.value, label=label)
     database = open_database(db)
     try:
         key, token = create_key(database, namespace=namespace, scope=scope.value, label=label)

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.errors import first_problem
-from memory_store.formats.transfer import export_memory, read_memory_file
+from memory_store.formats.transfer import export_memory, read_memory_file, write_states
 from rlem.cli import memory_edit, memory_inspect
 from rlem.cli.console import console, fail, progress
+from rlem.cli.memory_edit import CLI
 from rlem.cli.options import DbOption, NamespaceOption, field_option, given_fields
 from rlem.config import AgentConfig
 from rlem.learning.learner import replay
@@ -107,7 +108,7 @@ def import_command(
     # The whole file is checked before the namespace is made, so a bad one leaves nothing behind.
     snapshots = read_memory_file(file, format.value, config.limits)
     with ExperienceStore.open(config) as store:
-        count = store.put(snapshots, replace=replace)
+        count = write_states(store, snapshots, replace=replace, actor=CLI)
         total = len(store)
     console.print(f"imported {count} states into namespace {namespace} ({total} now)", markup=False)
 

@@ -128,7 +128,7 @@ def reembed_command(
                 task = bar.add_task(f"re-embedding {name}", total=None)
                 return lambda done, total: bar.update(task, completed=done, total=total)
 
-            results = reembed(database, names, embedder, progress=track)
+            results = reembed(database, names, embedder, progress=track, actor=CLI)
     for r in results:
         say(
             f"re-embedded {r.states} states of namespace {r.name}: "
@@ -149,7 +149,7 @@ def copy_command(
         names = with_second_table(source_db, namespace)
         target_db = open_database(target)
         try:
-            copied = copy_namespaces(source_db, target_db, names, replace=replace)
+            copied = copy_namespaces(source_db, target_db, names, replace=replace, actor=CLI)
         finally:
             target_db.close()
     for c in copied:

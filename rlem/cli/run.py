@@ -14,7 +14,12 @@ from memory_store.errors import first_problem
 from rlem.agent.run import Run
 from rlem.cli.console import console, fail, progress
 from rlem.cli.options import field_option, given_fields
+from rlem.client import Server
 from rlem.config import RunConfig, read_config_file
+
+# With --server, the settings that belong to the server: its policy, its memory, its prompts.
+SERVER_SIDE = ("policy", "decide", "model", "beta", "temperature", "db", "memory", "static", "static_format",
+               "k", "pool_margin", "token_budget", "advice_mode")  # fmt: skip
 
 # Every setting's one definition is RunConfig: the options below show its defaults and
 # descriptions, default to None ("not given"), and only the given ones override a --config file.
@@ -66,9 +71,23 @@ def run_command(
     max_steps: Annotated[int | None, option("max_steps")] = None,
     seed: Annotated[int | None, option("seed")] = None,
     retrieval_text: Annotated[str | None, option("retrieval_text")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Run the episodes against `rlem serve` at this URL (its policy and memory)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="RLEM_TOKEN", help="The API key for --server (act scope).")
+    ] = None,
 ) -> None:
     """Train on the training tasks and evaluate on held-out ones, epoch after epoch."""
     given = given_fields(RunConfig, locals())
+    if server is not None:
+        theirs = sorted(set(given) & set(SERVER_SIDE))
+        if theirs:
+            names = ", ".join("--" + name.replace("_", "-") for name in theirs)
+            fail(f"rlem run --server: {names} belong to the server (set them on `rlem serve`): drop them")
+    elif token is not None:
+        fail("--token is the API key of --server URL: give both, or neither")
     try:
         settings = read_config_file(config_file) if config_file is not None else {}
         config = RunConfig.model_validate(settings | given)
@@ -76,13 +95,15 @@ def run_command(
         fail(f"run settings: {first_problem(exc) if isinstance(exc, ValidationError) else exc}")
     epochs = config.epochs
     total = epochs * (len(config.train_tasks) + len(config.test_tasks))
-    with Run(config, out) as run, progress() as bar_view:
+    remote = Server(server, token) if server is not None else None
+    with Run(config, out, server=remote) as run, progress() as bar_view:
         bar = bar_view.add_task("episodes", total=total, completed=len(run.records))
         rows = []
         for epoch in range(1, epochs + 1):
             bar_view.update(bar, description=f"epoch {epoch}/{epochs}")
             rows = run.epoch(epoch, lambda: bar_view.advance(bar))
-    table = Table(title=escape(f"{config.env}: {config.policy} with memory {config.memory}"))
+    who = f"rlem serve at {server}" if server is not None else f"{config.policy} with memory {config.memory}"
+    table = Table(title=escape(f"{config.env}: {who}"))
     for column in ("epoch", "split", "n", "success", "return", "steps", "fallback", "advice", "memory"):
         table.add_column(column)
     for row in rows:

@@ -51,7 +51,8 @@ async def begin(
 ) -> EpisodeInfo:
     """Begin an episode in the namespace (created on first use)."""
     check_new_name(namespace)
-    learning = body.learning.model_dump(exclude_none=True)
+    # Unset settings are the server's; `n_step: null` is given, and means full returns.
+    learning = body.learning.model_dump(exclude_unset=True)
     served = await hub(request).begin(
         namespace,
         learning=learning,

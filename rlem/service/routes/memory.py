@@ -36,7 +36,7 @@ from memory_store.admin.inspection import (
 )
 from memory_store.db.database import Database
 from memory_store.db.namespaces import get_namespace, list_namespaces
-from memory_store.formats.transfer import export_memory, read_memory_file
+from memory_store.formats.transfer import export_memory, read_memory_file, write_states
 from memory_store.limits import MAX_INT
 from memory_store.names import second_table
 from rlem.agent.lookup import Lookup, look_up
@@ -280,17 +280,21 @@ async def import_file(
         with path.open("wb") as handle:
             async for chunk in request.stream():
                 handle.write(chunk)
-        return await run_in_threadpool(write_import, database(request), namespace, path, format, replace)
+        return await run_in_threadpool(
+            write_import, database(request), namespace, path, format, replace=replace, actor=who.actor
+        )
     finally:
         remove(folder)
 
 
-def write_import(db: Database, namespace: str, path: Path, format: Format, replace: bool) -> Imported:
+def write_import(
+    db: Database, namespace: str, path: Path, format: Format, *, replace: bool, actor: str
+) -> Imported:
     """The import's checks and its one transaction (on the thread pool)."""
     config = StoreConfig(url=db.url.render_as_string(hide_password=False), namespace=namespace)
     snapshots = read_memory_file(path, format.value, config.limits)
     with ExperienceStore.open(config) as store:
-        count = store.put(snapshots, replace=replace)
+        count = write_states(store, snapshots, replace=replace, actor=actor)
         return Imported(imported=count, states=len(store))
 
 

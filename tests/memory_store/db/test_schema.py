@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
 
 from memory_store import ExperienceStore, StoreConfig
 from memory_store.db.database import Database, parse_url
-from memory_store.db.models import observation_hash
-from memory_store.db.schema import current_revision, head_revision, upgrade
+from memory_store.db.models import SCHEMA_VERSION_TABLE, Base, observation_hash
+from memory_store.db.schema import alembic_config, current_revision, head_revision, upgrade
 from memory_store.errors import SchemaOutOfDate, SchemaTooNew
 from memory_store.store import open_database
 from tests.memory_store.db.revisions import at_first_revision_with_data
@@ -82,3 +85,32 @@ def test_a_database_from_a_newer_rlem_is_refused(db_url, embedder):
     finally:
         db.close()
     assert revision_of(db_url) == "9999_future"
+
+
+def test_the_migrations_build_the_schema_the_models_describe(db_url):
+    open_database(db_url).close()
+    db = Database(parse_url(db_url))
+    try:
+        with db.engine.connect() as connection:
+            differences = compare_metadata(
+                MigrationContext.configure(connection, opts={"version_table": SCHEMA_VERSION_TABLE}),
+                Base.metadata,
+            )
+    finally:
+        db.close()
+    assert differences == []
+
+
+def test_revision_0008_downgrades_and_upgrades_again(db_url):
+    open_database(db_url).close()
+    db = Database(parse_url(db_url))
+    try:
+        with db.write_engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0007")
+        with db.engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+            audit_columns = {c["name"] for c in inspect(connection).get_columns("rlem_audit")}
+        assert "rlem_api_keys" not in tables and "actor" not in audit_columns
+        assert upgrade(db).after == head_revision()
+    finally:
+        db.close()

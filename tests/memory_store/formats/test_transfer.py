@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from memory_store import ExperienceStore, StoreConfig
+from memory_store.admin.audit import audit_log
 from memory_store.errors import InvalidArgument, InvalidFile
 from memory_store.formats.transfer import export_memory, import_memory
 from memory_store.records import ActionRecord, StateSnapshot
@@ -174,3 +175,10 @@ def test_replace_overwrites_stored_states(store):
     store.put([replace(first, visits=99, actions=first.actions[:1])], replace=True)
     assert store.get(first.task, first.observation).visits == 99
     assert len(store) == 2
+
+
+def test_an_import_is_one_audit_row_naming_who(store, db_url):
+    import_memory(store, pool("init_pool.wq.yaml"), "rememberer-yaml", actor="key 7 (rlem_abcdefg)")
+    (row,) = audit_log(store.db, store.namespace.name, 10)
+    assert (row.command, row.what, row.actor) == ("import", "states", "key 7 (rlem_abcdefg)")
+    assert row.new_value == {"states": 4, "replace": False}

@@ -34,3 +34,14 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     one_line_error(rlem("keys", "revoke", "7", "--db", db), "no API key with id 7")
     missing = f"sqlite:///{tmp_path / 'missing.db'}"
     one_line_error(rlem("keys", "ls", "--db", missing), "no memory database")
+
+
+def test_a_bad_key_leaves_no_database_behind(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    one_line_error(rlem("keys", "create", "--db", f"sqlite:///{path}", "-n", "", "--scope", "read"), "empty")
+    long = "x" * 201
+    one_line_error(
+        rlem("keys", "create", "--db", f"sqlite:///{path}", "-n", "a", "--scope", "read", "--label", long),
+        "at most 200 characters",
+    )
+    assert not path.exists()

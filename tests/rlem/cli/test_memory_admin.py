@@ -36,7 +36,9 @@ def as_json(*args: str):
 
 
 def audit_commands(db_url: str) -> list[str]:
-    return [row["command"] for row in as_json("memory", "audit", "--db", db_url)]
+    rows = as_json("memory", "audit", "--db", db_url)
+    assert {row["actor"] for row in rows} == {"cli"}  # who made each change
+    return [row["command"] for row in rows]
 
 
 def one_line_error(result: subprocess.CompletedProcess, message: str) -> None:

@@ -99,6 +99,12 @@ def test_import_checks_the_whole_file_first(server: ServerProcess) -> None:
     assert "copy" not in [n["name"] for n in server.get("/v1/namespaces").json()]
     good = server.request("POST", "/v1/namespaces/copy/import", content=exported)
     assert good.status_code == 200 and good.json()["states"] == len(json.loads(exported)["experiences"])
+    (row,) = server.get("/v1/namespaces/copy/audit").json()
+    assert (
+        row["command"] == "import"
+        and row["actor"].startswith("key ")
+        and row["new_value"]["replace"] is False
+    )
     assert server.request("DELETE", "/v1/namespaces/copy").json() == ["copy"]
 
 

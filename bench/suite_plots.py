@@ -95,7 +95,29 @@ def steps_plot(section: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-PLOTTERS = {"retrieval": retrieval_plot, "writes": writes_plot, "steps": steps_plot}
+def service_plot(section: dict[str, Any], path: Path) -> None:
+    """Steps/s against client processes, one panel per policy, in process with 8 envs as a line."""
+    plt = pyplot()
+    policies = list(dict.fromkeys(r["policy"] for r in section["rows"]))
+    figure, panels = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.8), squeeze=False)
+    for axes, policy in zip(panels[0], policies, strict=True):
+        mine = [r for r in section["rows"] if r["policy"] == policy]
+        remote = [r for r in mine if r["where"] == "rlem serve"]
+        axes.plot([r["clients"] for r in remote], [r["steps_per_s"] for r in remote], marker="o",
+                  label="rlem serve")  # fmt: skip
+        for r, style in zip([r for r in mine if r["where"] == "in process"], ("--", ":"), strict=False):
+            axes.axhline(
+                r["steps_per_s"], linestyle=style, color="gray", label=f"in process, {r['envs']} envs"
+            )
+        axes.set(xlabel="client processes", ylabel="environment steps/s", title=policy,
+                 xticks=[r["clients"] for r in remote], ylim=(0, None))  # fmt: skip
+        axes.legend(fontsize="small")
+        axes.grid(True, alpha=0.3)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+PLOTTERS = {"retrieval": retrieval_plot, "writes": writes_plot, "steps": steps_plot, "service": service_plot}
 
 
 def plot_sections(sections: dict[str, Any], out: Path) -> list[str]:

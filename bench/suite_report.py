@@ -12,6 +12,7 @@ TITLES = {
     "writes": "Writes: updates/s with concurrent writer processes",
     "steps": "Agent step overhead without the LLM",
     "policy": "Policy throughput",
+    "service": "The service: rlem serve under concurrent clients",
     "learning": "Learning efficiency",
 }
 
@@ -256,6 +257,39 @@ def policy(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def service(section: dict[str, Any]) -> list[str]:
+    """Environment steps/s through the server by client count, beside the same loop in process."""
+    lines = [
+        f"Training episodes on `{section['env']}` with the main job's settings, each row from an empty "
+        "namespace. `rlem serve`: client processes each running `rlem run --server`'s loop on one "
+        "environment (one request at a time), auth on, SQLite; the server batches their act requests "
+        f"(--batch-wait-ms {section['params']['batch_wait_ms']:g}). In process: the same loop on "
+        "`RLEMAgent`, its environments in lockstep (`rlem run --num-envs`). The clients share the "
+        "server's CPUs.",
+        "",
+    ]
+    lines += table(
+        ["policy", "where", "clients / envs", "episodes", "steps", "steps/s", "mean batch"],
+        [
+            [
+                r["policy"],
+                r["where"],
+                r.get("clients", r.get("envs")),
+                r["episodes"],
+                r["steps"],
+                number(r["steps_per_s"]),
+                number(r.get("mean_batch")),
+            ]  # fmt: skip
+            for r in section["rows"]
+        ],
+    )
+    return [
+        *lines,
+        "",
+        "Ratios of steps/s: " + ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items()) + ".",
+    ]
+
+
 def learning(section: dict[str, Any]) -> list[str]:
     """Eval success per epoch of each experiment; the details are in learning.md."""
     rows = [
@@ -271,6 +305,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "writes": writes,
     "steps": steps,
     "policy": policy,
+    "service": service,
     "learning": learning,
 }
 

@@ -249,7 +249,6 @@ class RemoteAgent:
         self.hooks = list(hooks)
         self.base = f"/v1/namespaces/{namespace}"
         self.open_episodes: dict[str, RemoteEpisode] = {}
-        self.counter = 0
         self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="rlem-client")
         # The in-process agent's memory and learning write path: both are the server's here.
         self.store = self.learning = None
@@ -297,7 +296,6 @@ class RemoteAgent:
         body = {"task": task, "training": training, "seed": seed, "env": env, "deterministic": deterministic,
                 "explore": explore, "max_steps": max_steps, "learning": self.settings}  # fmt: skip
         answer = self.connection.call("POST", self.base + "/episodes", body)
-        self.counter += 1
         episode = RemoteEpisode(
             agent=self, id=answer["episode"], task=task, training=training, key=key or answer["episode"],
             seed=seed, env=env, max_steps=max_steps,

@@ -266,7 +266,11 @@ class ServeConfig(BaseModel):
         default=600.0, gt=0, description="End an episode idle this many seconds as truncated."
     )
     batch_wait_ms: float = Field(
-        default=5.0, ge=0, le=1000, description="Gather act requests this long into one decision batch."
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="Longest wait of a decision batch for the act requests of episodes in mid-step "
+        "(a quarter of the last decision's time, if longer).",
     )
     max_batch: int = Field(default=64, ge=1, le=4096, description="Largest decision batch.")
     max_body_bytes: int = Field(

@@ -16,8 +16,8 @@ BLOCKS = BLOCK.findall(README.read_text())
 
 
 def test_the_readme_marks_its_runnable_examples():
-    # The session API, the gymnasium adapter and the CLI at a glance.
-    assert [kind for kind, _ in BLOCKS] == ["python", "python", "bash"]
+    # The session API, the gymnasium adapter, the service and the CLI at a glance.
+    assert [kind for kind, _ in BLOCKS] == ["python", "python", "bash", "bash"]
 
 
 @pytest.mark.slow

@@ -29,7 +29,8 @@ def serve_command(
     config_file: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="TOML file of serve settings (agent ones under [agent]); options override it."
+            "--config",
+            help="TOML file of serve settings (agent ones in an agent table); options override it.",
         ),
     ] = None,
     db: Annotated[str | None, agent_option("db", "--db", envvar="RLEM_DB")] = None,

@@ -17,6 +17,7 @@ import logging
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ log = logging.getLogger("rlem.service")
 
 # An ended episode stays (for retries of its end) this long at least, then only its fate is kept.
 KEEP_ENDED_S = 300.0
+# An open episode answered this recently is expected to act again soon: a batch may wait for it.
+COMING_S = 2.0
+# A client that ended an episode this recently is expected to begin another and act in it.
+NEXT_EPISODE_S = 0.1
 FORGOTTEN = 100_000
 
 
@@ -103,7 +108,10 @@ class Hub:
             self.thread,
             wait_s=config.batch_wait_ms / 1000,
             max_batch=config.max_batch,
+            expected=self.expected,
         )
+        # When clients' episodes ended, oldest first; each begin takes one off.
+        self.ends: deque[float] = deque()
         self.slot_lock = asyncio.Lock()
         self.reaper: asyncio.Task | None = None
         self.ready = False
@@ -176,6 +184,8 @@ class Hub:
         self.counter += 1
         key = f"{self.boot}-{self.counter}"
         begun = await self.run(slot.agent.begin, key=key, **episode)
+        if self.ends:
+            self.ends.popleft()
         served = Served(
             id=key, namespace=namespace, episode=begun, slot=slot, ttl_s=self.config.episode_ttl_s
         )
@@ -211,6 +221,13 @@ class Hub:
         answer = await self.batcher.submit((served, observation, actions))
         self.metrics.decisions.inc()
         return answer
+
+    def expected(self) -> int:
+        """How many act requests may join the batch being gathered: episodes in mid-step, and the next
+        episodes of clients that just ended one."""
+        while self.ends and time.monotonic() - self.ends[0] > NEXT_EPISODE_S:
+            self.ends.popleft()
+        return len(self.ends) + sum(1 for s in self.served.values() if s.coming(COMING_S))
 
     def decide_batch(self, items: Sequence[tuple[Served, str, Sequence[str]]]) -> list[Answer | Exception]:
         """One batch on the agent thread: each request checked alone, then one policy call per agent."""
@@ -256,6 +273,7 @@ class Hub:
             return result, len(store) if store is not None else None
 
         result, size = await self.run(finish)
+        self.ends.append(time.monotonic())
         self.closed(served, result)
         if size is not None:
             self.metrics.memory_states.labels(served.namespace).set(size)

@@ -55,6 +55,16 @@ class Served:
         """Whether the episode still takes requests."""
         return self.phase in (Phase.ACT, Phase.REWARD)
 
+    def coming(self, within_s: float) -> bool:
+        """Whether an act of this episode (or of its client's next one, after an end) may come soon:
+        it is open, has no act in flight, and is being answered or was answered in the last
+        `within_s` seconds."""
+        if not self.open:
+            return False
+        if self.busy is not None:
+            return self.busy[0][0] != "act"
+        return self.idle_s() <= within_s
+
     def idle_s(self) -> float:
         """Seconds since the last request ended."""
         return time.monotonic() - self.touched

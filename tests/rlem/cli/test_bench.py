@@ -78,7 +78,7 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     document = json.loads((out / "bench.json").read_text())
     assert document["machine"]["cores"] >= 1 and "gpu" in document["machine"]
     sections = document["sections"]
-    assert list(sections) == ["retrieval", "writes", "steps", "policy", "learning"]
+    assert list(sections) == ["retrieval", "writes", "steps", "policy", "service", "learning"]
     check_retrieval(sections["retrieval"])
     check_writes(sections["writes"])
     check_steps(sections["steps"])
@@ -105,5 +105,5 @@ def test_only_names_known_parts(tmp_path: Path):
     result = rlem("bench", "--quick", "--only", "retrieval,nothing", "--out", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: --only 'retrieval,nothing': choose among retrieval,writes,steps,policy,learning"
+        "error: --only 'retrieval,nothing': choose among retrieval,writes,steps,policy,service,learning"
     ]

@@ -269,25 +269,17 @@ def service(section: dict[str, Any]) -> list[str]:
         "",
     ]
     lines += table(
-        ["policy", "where", "clients / envs", "episodes", "steps", "steps/s", "mean batch"],
+        ["policy", "where", "clients / envs", "steps", "decisions/s", "latency p50 / p99 (ms)",
+         "server overhead p50 (ms)", "mean batch"],
         [
-            [
-                r["policy"],
-                r["where"],
-                r.get("clients", r.get("envs")),
-                r["episodes"],
-                r["steps"],
-                number(r["steps_per_s"]),
-                number(r.get("mean_batch")),
-            ]  # fmt: skip
+            [r["policy"], r["where"], r.get("clients", r.get("envs")), r["steps"], number(r["steps_per_s"]),
+             f"{number(r['latency_p50_ms'], 1)} / {number(r['latency_p99_ms'], 1)}",
+             number(r.get("overhead_p50_ms"), 1), number(r.get("mean_batch"))]
             for r in section["rows"]
         ],
-    )
-    return [
-        *lines,
-        "",
-        "Ratios of steps/s: " + ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items()) + ".",
-    ]
+    )  # fmt: skip
+    ratios = ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items())
+    return [*lines, "", f"Ratios of decisions/s: {ratios}."]
 
 
 def learning(section: dict[str, Any]) -> list[str]:

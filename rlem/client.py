@@ -14,7 +14,7 @@ and the server's Retry-After) without applying anything twice; other failures ra
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +128,21 @@ def error_of(answer: httpx.Response) -> RemoteError:
     return ERRORS.get(answer.status_code, RemoteError)(answer.status_code, code, message)
 
 
+@dataclass(frozen=True)
+class ActTiming:
+    """How one act request went: its round trip as the client saw it, and the server's account."""
+
+    seconds: float
+    decide_ms: float  # the policy call that decided it
+    queued_ms: float  # its wait for that batch
+    batch_size: int
+
+    @property
+    def overhead_ms(self) -> float:
+        """The round trip less the decision and the wait for it: HTTP, auth, the step protocol."""
+        return self.seconds * 1000 - self.decide_ms - self.queued_ms
+
+
 @dataclass(kw_only=True)
 class RemoteEpisode:
     """One episode on the server; made by `RemoteAgent.begin`."""
@@ -164,11 +179,15 @@ class RemoteEpisode:
     def ask(self, observation: str, actions: Sequence[str]) -> str:
         """The act request (`act_many` sends several at once)."""
         offered = tuple(actions)
+        started = time.perf_counter()
         answer = self.agent.connection.call(
             "POST",
             self.path + "/act",
             {"step": len(self.steps), "observation": observation, "actions": list(offered)},
         )
+        if self.agent.on_act is not None:
+            took = time.perf_counter() - started
+            self.agent.on_act(ActTiming(took, answer["decide_ms"], answer["queued_ms"], answer["batch_size"]))
         decision = Decision(answer["action"], answer["reason"], explored=answer["kind"] == "explored",
                             fell_back=answer["kind"] == "fallback")  # fmt: skip
         self.decisions.append(decision)
@@ -232,7 +251,10 @@ class Server:
 
 
 class RemoteAgent:
-    """An agent served by `rlem serve`: one namespace, learning with the settings given at `open`."""
+    """An agent served by `rlem serve`: one namespace, learning with the settings given at `open`.
+
+    `on_act`, if set, is called with the `ActTiming` of every act request.
+    """
 
     def __init__(
         self,
@@ -250,6 +272,7 @@ class RemoteAgent:
         self.base = f"/v1/namespaces/{namespace}"
         self.open_episodes: dict[str, RemoteEpisode] = {}
         self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="rlem-client")
+        self.on_act: Callable[[ActTiming], None] | None = None
         # The in-process agent's memory and learning write path: both are the server's here.
         self.store = self.learning = None
 

@@ -5,8 +5,11 @@ environment through `rlem.client.RemoteAgent`), so it sends one act request at a
 server gathers the clients' requests into decision batches. The in-process rows run the same loop
 on `RLEMAgent` with 1 and 8 environments in lockstep (`rlem run --num-envs 1` and `8`). Every row
 starts from an empty namespace, trains on the main job's random 4x4 maps with its settings, and
-counts environment steps per second of wall time from the moment every client is ready to the
-last one's end. One server per policy, with auth on (every request checks its key).
+counts environment steps (one decision each) per second of wall time from the moment every
+client is ready to the last one's end. Latency: an act request's round trip at the client, or an
+`act_many` call in process; the server's overhead: the round trip less the decision and its wait
+for the batch, as the server reports them. One server per policy, with auth on (every request
+checks its key).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from queue import Empty
 from typing import Any
 
 import httpx
+import numpy as np
 from rich.progress import Progress
 
 from bench.machine import load_average
@@ -31,7 +35,7 @@ from bench.parts.context import Context, ratio
 from envs import make_env
 from rlem.agent.run import Job, play
 from rlem.agent.sessions import RLEMAgent
-from rlem.client import Server
+from rlem.client import ActTiming, Server
 from rlem.config import AgentConfig, RunConfig, read_config_file
 from rlem.policies.base import Policy
 from rlem.policies.factory import make_policy
@@ -77,6 +81,31 @@ def counter(steps: list[int]):
     return lambda result, size: steps.append(len(result.log.steps))
 
 
+def latencies(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 in ms."""
+    ms = np.array(seconds) * 1000
+    return {"latency_p50_ms": float(np.percentile(ms, 50)), "latency_p99_ms": float(np.percentile(ms, 99))}
+
+
+class TimedAgent:
+    """An in-process agent whose `act_many` calls are timed: how long each environment waits for
+    its action."""
+
+    def __init__(self, agent: RLEMAgent):
+        self.agent, self.seconds = agent, []
+
+    def begin(self, task: str, **episode: Any):
+        """RLEMAgent.begin."""
+        return self.agent.begin(task, **episode)
+
+    def act_many(self, requests):
+        """RLEMAgent.act_many, timed."""
+        started = time.perf_counter()
+        actions = self.agent.act_many(requests)
+        self.seconds.append(time.perf_counter() - started)
+        return actions
+
+
 def in_process(
     config: RunConfig, agent_config: AgentConfig, policy: Policy, *, envs: int, count: int, namespace: str
 ) -> dict[str, Any]:
@@ -85,29 +114,32 @@ def in_process(
     steps: list[int] = []
     agent_config = agent_config.model_copy(update={"namespace": namespace})
     with RLEMAgent.open(agent_config, policy=policy, hooks=[counter(steps)]) as agent:
+        timed = TimedAgent(agent)
         started = time.perf_counter()
-        play(agent, jobs(count), made, lambda: None)
+        play(timed, jobs(count), made, lambda: None)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
     for env in made:
         env.close()
     return {"where": "in process", "envs": envs, "episodes": len(steps), "steps": sum(steps),
-            "seconds": seconds, "steps_per_s": sum(steps) / seconds}  # fmt: skip
+            "seconds": seconds, "steps_per_s": sum(steps) / seconds, **latencies(timed.seconds)}  # fmt: skip
 
 
 def client_main(url: str, token: str, namespace: str, settings: dict, queue, ready, out) -> None:
     """One client process: episodes taken from `queue` one by one (as an environment of `rlem run`
-    takes the next job) through the server, until it is empty; puts (steps, episodes, start, end)
-    on `out`."""
+    takes the next job) through the server, until it is empty; puts its counts, times and act
+    timings on `out`."""
     config = RunConfig.model_validate(settings)
     env = make_env(config.env)
     steps: list[int] = []
+    timings: list[ActTiming] = []
     agent_config = config.agent(retrieval_text=env.retrieval_text).model_copy(update={"namespace": namespace})
     with Server(url, token).agent(agent_config, hooks=[counter(steps)]) as agent:
+        agent.on_act = timings.append
         ready.wait()
         started = time.time()
         while (seed := next_seed(queue)) is not None:
             play(agent, [Job(f"train-{seed}", seed, True)], [env], lambda: None)
-        out.put((sum(steps), len(steps), started, time.time()))
+        out.put((sum(steps), len(steps), started, time.time(), timings))
     env.close()
 
 
@@ -146,8 +178,11 @@ def served(
     steps = sum(r[0] for r in results)
     seconds = max(r[3] for r in results) - min(r[2] for r in results)
     decided, batches = after[0] - before[0], after[1] - before[1]
+    timings = [t for r in results for t in r[4]]
     return {"where": "rlem serve", "clients": clients, "episodes": sum(r[1] for r in results), "steps": steps,
-            "seconds": seconds, "steps_per_s": steps / seconds,
+            "seconds": seconds, "steps_per_s": steps / seconds, **latencies([t.seconds for t in timings]),
+            "overhead_p50_ms": float(np.median([t.overhead_ms for t in timings])),
+            "queued_p50_ms": float(np.median([t.queued_ms for t in timings])),
             "mean_batch": round(decided / batches, 2) if batches else None}  # fmt: skip
 
 

@@ -68,6 +68,20 @@ def check_policy(section: dict) -> None:
     assert section["sharing"]["speedup"] > 0 and section["sharing"]["max_score_gap"] < 1e-3
 
 
+def check_service(section: dict) -> None:
+    rows = section["rows"]
+    assert {(r["where"], r.get("clients", r.get("envs"))) for r in rows} == {
+        ("in process", 1), ("in process", 8), ("rlem serve", 1), ("rlem serve", 4)
+    }  # fmt: skip
+    for row in rows:
+        assert (
+            row["steps"] > 0 and row["steps_per_s"] > 0 and 0 < row["latency_p50_ms"] <= row["latency_p99_ms"]
+        )
+        if row["where"] == "rlem serve":
+            assert row["mean_batch"] >= 1 and row["overhead_p50_ms"] > 0
+    assert all(value > 0 for value in section["ratios"].values())
+
+
 # Its policy section loads SmolLM2 in the transformers policy.
 @pytest.mark.slow
 @pytest.mark.model
@@ -83,9 +97,10 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     check_writes(sections["writes"])
     check_steps(sections["steps"])
     check_policy(sections["policy"])
+    check_service(sections["service"])
     assert sections["learning"]["results"]
     assert json.loads((out / "retrieval.json").read_text())["sizes"] == sections["retrieval"]["sizes"]
-    for name in ("retrieval", "writes", "steps"):
+    for name in ("retrieval", "writes", "steps", "service"):
         assert (out / f"{name}.png").stat().st_size > 0
         assert f"]({name}.png)" in (out / "bench.md").read_text()
     assert "| states |" in (out / "retrieval.md").read_text()

@@ -278,7 +278,7 @@ def service(section: dict[str, Any]) -> list[str]:
             for r in section["rows"]
         ],
     )  # fmt: skip
-    ratios = ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items())
+    ratios = ", ".join(f"{k} {number(v)}x" for k, v in section["ratios"].items())
     return [*lines, "", f"Ratios of decisions/s: {ratios}."]
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from importlib.util import find_spec
 
 import numpy as np
 from rich.progress import Progress
@@ -38,6 +39,8 @@ from rlem.policies.base import Policy, Situation
 
 # hf generate and score at batch 1 and 8, shared against whole prompts, llama.cpp generate and score
 CONFIGURATIONS = 7
+# Why llama.cpp rows are missing when its extra is not installed.
+LLAMACPP_MISSING = "llama-cpp-python is not installed (RLEM_EXTRAS=llamacpp python3 dev.py setup)"
 
 
 def situations(count: int, policy: HFPolicy) -> list[Situation]:
@@ -135,11 +138,13 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
             advance(1)
     shared = sharing(base, decisions)
     advance(1)
+    skipped = None if find_spec("llama_cpp") else LLAMACPP_MISSING
     for mode in ("generate", "score"):
-        native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
-        row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
-        rows.append(row | measure(native, warm_up, cases, 1))
-        native.close()
+        if skipped is None:
+            native = LlamaCppPolicy(LlamaCppConfig(decide=mode, max_tokens=16, seed=0))
+            row = {"backend": "llamacpp", "mode": mode, "batch": 1, "decisions": decisions}
+            rows.append(row | measure(native, warm_up, cases, 1))
+            native.close()
         advance(1)
     device = str(next(base.model.parameters()).device)
     return {
@@ -150,6 +155,7 @@ def run(decisions: int, advance: Callable[[int], None] = lambda n: None) -> dict
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": describe_machine(None, load_average()),
         "results": rows,
+        "llamacpp_skipped": skipped,
         "sharing": shared,
     }
 
@@ -189,8 +195,12 @@ def render(result: dict) -> str:
         f"{faster(by['score', 1], by['generate', 1]):.2f}x; batch 8 / batch 1 for score: "
         f"{faster(by['score', 8], by['score', 1]):.2f}x, "
         f"for generate: {faster(by['generate', 8], by['generate', 1]):.2f}x; "
-        f"llama.cpp / transformers at batch 1: score {faster(native['score'], by['score', 1]):.2f}x, "
-        f"generate {faster(native['generate'], by['generate', 1]):.2f}x.",
+        + (
+            f"llama.cpp / transformers at batch 1: score {faster(native['score'], by['score', 1]):.2f}x, "
+            f"generate {faster(native['generate'], by['generate', 1]):.2f}x."
+            if native
+            else f"llama.cpp: not measured, {result['llamacpp_skipped']}."
+        ),
         "",
         f"Scoring the main job's prompts step by step (8 random 4x4 maps stepped side by side by random "
         f"moves, no exemplars, {shared['prompt_tokens']:.0f} tokens, {shared['batches']} batches "
@@ -225,8 +235,8 @@ def section(context: Context, progress: Progress) -> dict:
             "score_vs_generate_batch8": ratio(by["hf", "score", 8], by["hf", "generate", 8]),
             "batch8_vs_batch1_generate": ratio(by["hf", "generate", 8], by["hf", "generate", 1]),
             "batch8_vs_batch1_score": ratio(by["hf", "score", 8], by["hf", "score", 1]),
-            "llamacpp_vs_hf_generate": ratio(by["llamacpp", "generate", 1], by["hf", "generate", 1]),
-            "llamacpp_vs_hf_score": ratio(by["llamacpp", "score", 1], by["hf", "score", 1]),
+            "llamacpp_vs_hf_generate": ratio(by.get(("llamacpp", "generate", 1)), by["hf", "generate", 1]),
+            "llamacpp_vs_hf_score": ratio(by.get(("llamacpp", "score", 1)), by["hf", "score", 1]),
         },
         "sharing": result["sharing"],
     }

@@ -7,6 +7,7 @@ write rows may only be skipped when the server is missing and not required.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +64,11 @@ def check_policy(section: dict) -> None:
     wanted = {("hf", mode, batch) for mode in ("generate", "score") for batch in (1, 8)}
     assert wanted <= configurations
     assert all(r["decisions_per_s"] > 0 for r in section["rows"])
-    assert all(value > 0 for value in section["ratios"].values())
+    # Without the llamacpp extra its rows are left out (CI installs it: there they must be measured).
+    natives = {mode for backend, mode, _ in configurations if backend == "llamacpp"}
+    assert natives == {"generate", "score"} or (not os.environ.get("CI") and not natives)
+    measured = {k: v for k, v in section["ratios"].items() if natives or not k.startswith("llamacpp")}
+    assert all(value > 0 for value in measured.values()) and len(measured) >= 4
     # Sharing the prompts' beginning is exact: the same scores as every prompt computed whole.
     assert section["sharing"]["speedup"] > 0 and section["sharing"]["max_score_gap"] < 1e-3
 

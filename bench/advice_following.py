@@ -81,7 +81,9 @@ def run(trials: int, seed: int) -> dict:
                 situation = Situation(
                     TASK, current, MOVES, (hit,), prompt=prompt.text, encouraged=prompt.encouraged
                 )
-                followed += bool(followed_advice(situation, policy.decide([situation], training=False)[0]))
+                followed += bool(
+                    followed_advice(situation.encouraged, policy.decide([situation], training=False)[0])
+                )
                 progress.advance(task)
             rows.append(
                 {

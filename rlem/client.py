@@ -25,7 +25,7 @@ from rlem.agent.sessions import EndHook, EpisodeResult
 from rlem.config import EPISODE_LEARNING, AgentConfig
 from rlem.errors import RlemError
 from rlem.learning.trajectory import EpisodeLog, StepLog
-from rlem.policies.base import Decision
+from rlem.policies.base import Decision, followed_advice
 
 
 class RemoteError(RlemError):
@@ -191,8 +191,7 @@ class RemoteEpisode:
         decision = Decision(answer["action"], answer["reason"], explored=answer["kind"] == "explored",
                             fell_back=answer["kind"] == "fallback")  # fmt: skip
         self.decisions.append(decision)
-        encouraged = answer["encouraged"]
-        self.advice.append(None if not encouraged or decision.explored else decision.action in encouraged)
+        self.advice.append(followed_advice(answer["encouraged"], decision))
         self.asked = (observation, offered)
         return decision.action
 

@@ -278,7 +278,7 @@ class RLEMAgent:
             checked, situations, decisions, strict=True
         ):
             episode.decisions.append(decision)
-            episode.advice.append(followed_advice(situation, decision))
+            episode.advice.append(followed_advice(situation.encouraged, decision))
             episode.asked = (observation, actions)
         return [Turn(d, s) for d, s in zip(decisions, situations, strict=True)]
 

@@ -15,11 +15,13 @@ from rlem.agent.run import Run
 from rlem.cli.console import console, fail, progress
 from rlem.cli.options import field_option, given_fields
 from rlem.client import Server
-from rlem.config import RunConfig, read_config_file
+from rlem.config import EPISODE_LEARNING, AgentConfig, RunConfig, read_config_file
 
-# With --server, the settings that belong to the server: its policy, its memory, its prompts.
-SERVER_SIDE = ("policy", "decide", "model", "beta", "temperature", "db", "memory", "static", "static_format",
-               "k", "pool_margin", "token_budget", "advice_mode")  # fmt: skip
+# With --server, the agent's settings that belong to the server (its policy, memory and prompts): all
+# but the learning rule's, which travel with each episode, and the episode's own.
+SERVER_SIDE = sorted(
+    set(AgentConfig.model_fields) - set(EPISODE_LEARNING) - {"namespace", "seed", "explore", "max_steps"}
+)
 
 # Every setting's one definition is RunConfig: the options below show its defaults and
 # descriptions, default to None ("not given"), and only the given ones override a --config file.

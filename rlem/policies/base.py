@@ -47,12 +47,12 @@ class Decision:
     explored: bool = False
 
 
-def followed_advice(situation: Situation, decision: Decision) -> bool | None:
-    """Whether the decision took an action the exemplars encouraged; None when none was offered or
-    the action was an exploring draw."""
-    if not situation.encouraged or decision.explored:
+def followed_advice(encouraged: Sequence[str], decision: Decision) -> bool | None:
+    """Whether the decision took one of the `encouraged` actions (a situation's, or as a server
+    reports them); None when none was offered or the action was an exploring draw."""
+    if not encouraged or decision.explored:
         return None
-    return decision.action in situation.encouraged
+    return decision.action in encouraged
 
 
 class Policy(ABC):

@@ -94,6 +94,8 @@ class Hub:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlem-agent")
         self.slots: dict[str, Slot] = {}
         self.served: dict[str, Served] = {}
+        # The open ones among them: what the batcher counts on every arrival, without the ended.
+        self.live: dict[str, Served] = {}
         # How forgotten episodes ended, the newest FORGOTTEN of them, to say so if they are touched.
         self.forgotten: dict[str, Phase] = {}
         self.boot = secrets.token_hex(4)
@@ -191,6 +193,7 @@ class Hub:
         )
         slot.episodes[key] = served
         self.served[key] = served
+        self.live[key] = served
         self.metrics.open_episodes.inc()
         return served
 
@@ -227,7 +230,7 @@ class Hub:
         episodes of clients that just ended one."""
         while self.ends and time.monotonic() - self.ends[0] > NEXT_EPISODE_S:
             self.ends.popleft()
-        return len(self.ends) + sum(1 for s in self.served.values() if s.coming(COMING_S))
+        return len(self.ends) + sum(1 for s in self.live.values() if s.coming(COMING_S))
 
     def decide_batch(self, items: Sequence[tuple[Served, str, Sequence[str]]]) -> list[Answer | Exception]:
         """One batch on the agent thread: each request checked alone, then one policy call per agent."""
@@ -281,6 +284,7 @@ class Hub:
 
     def closed(self, served: Served, result: Any) -> None:
         """Count an ended episode."""
+        self.live.pop(served.id, None)
         self.metrics.open_episodes.dec()
         if served.episode.training:
             self.metrics.updates.inc(len(result.log.steps))
@@ -288,6 +292,7 @@ class Hub:
     async def expire(self, served: Served) -> None:
         """End an episode as truncated (the step-limit rule); later requests get 410."""
         served.phase = Phase.EXPIRED
+        self.live.pop(served.id, None)
         result = await self.run(served.slot.agent.truncate, served.episode)
         self.closed(served, result)
 
@@ -310,7 +315,7 @@ class Hub:
 
     def open_episodes(self, covers: Callable[[str], bool]) -> list[Served]:
         """The open episodes of the namespaces `covers` accepts."""
-        return [s for s in self.served.values() if s.open and covers(s.namespace)]
+        return [s for s in self.live.values() if s.open and covers(s.namespace)]
 
     async def close(self) -> None:
         """Stop batching and reaping, end open episodes as truncated, release agents and the policy."""
@@ -319,7 +324,7 @@ class Hub:
             if task is not None:
                 task.cancel()
         await self.batcher.stop()
-        ended = [s for s in self.served.values() if s.open and s.busy is None]
+        ended = [s for s in self.live.values() if s.open and s.busy is None]
         for served in ended:
             await self.expire(served)
         log.info("rlem serve: stopping; %d open episode(s) ended as truncated", len(ended))

@@ -75,9 +75,9 @@ def test_memory_greedy_ignores_stored_actions_that_are_not_admissible_now():
 
 def test_advice_following_is_measured_against_encouraged_actions():
     offered = Situation("t", "o", ACTIONS, encouraged=("left",))
-    assert followed_advice(offered, Decision("left")) is True
-    assert followed_advice(offered, Decision("up")) is False
-    assert followed_advice(situation(), Decision("up")) is None
+    assert followed_advice(offered.encouraged, Decision("left")) is True
+    assert followed_advice(offered.encouraged, Decision("up")) is False
+    assert followed_advice(situation().encouraged, Decision("up")) is None
 
 
 class Broken(Policy):

@@ -136,7 +136,8 @@ def test_smollm2_end_to_end_chooses_an_admissible_action(smollm2, mode, capsys):
     policy = HFPolicy(smollm2.config.model_copy(update={"decide": mode}), smollm2.model, smollm2.tokenizer)
     (decision,) = check_policy(policy, [s])
     with capsys.disabled():
-        print(f"\nSmolLM2 {mode}: chose {decision.action!r}, followed advice: {followed_advice(s, decision)}")
+        followed = followed_advice(s.encouraged, decision)
+        print(f"\nSmolLM2 {mode}: chose {decision.action!r}, followed advice: {followed}")
 
 
 @pytest.mark.model

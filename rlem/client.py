@@ -8,7 +8,8 @@
 
 Every request names its step, so the client retries connection errors, 429 and 503 (with backoff,
 and the server's Retry-After) without applying anything twice; other failures raise a
-`RemoteError` subclass with the server's one-line message.
+`RemoteError` subclass with the server's one-line message. A reward is checked here and goes to the
+server with the next act or the end: one request per step.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from rlem.agent.sessions import EndHook, EpisodeResult
+from rlem.agent.sessions import EndHook, EpisodeResult, record_reward
 from rlem.config import EPISODE_LEARNING, AgentConfig
 from rlem.errors import RlemError
 from rlem.learning.trajectory import EpisodeLog, StepLog
@@ -160,6 +161,8 @@ class RemoteEpisode:
     decisions: list[Decision] = field(default_factory=list)
     advice: list[bool | None] = field(default_factory=list)
     asked: tuple[str, tuple[str, ...]] | None = None
+    # The last step's reward (and the action taken, if not the one chosen) until a request takes it.
+    unsent: dict[str, Any] = field(default_factory=dict)
     ended: bool = False
 
     @property
@@ -183,8 +186,9 @@ class RemoteEpisode:
         answer = self.agent.connection.call(
             "POST",
             self.path + "/act",
-            {"step": len(self.steps), "observation": observation, "actions": list(offered)},
+            {"step": len(self.steps), "observation": observation, "actions": list(offered)} | self.unsent,
         )
+        self.unsent = {}
         if self.agent.on_act is not None:
             took = time.perf_counter() - started
             self.agent.on_act(ActTiming(took, answer["decide_ms"], answer["queued_ms"], answer["batch_size"]))
@@ -196,18 +200,10 @@ class RemoteEpisode:
         return decision.action
 
     def reward(self, reward: float, *, action: str | None = None) -> None:
-        """The reward for the last action; `action` if the caller took another of the offered ones."""
-        body = {"step": len(self.steps), "reward": reward} | (
-            {"action": action} if action is not None else {}
-        )
-        answer = self.agent.connection.call("POST", self.path + "/reward", body)
-        observation, offered = self.asked or ("", ())
-        taken = answer["action"]
-        if taken != self.decisions[-1].action:
-            self.decisions[-1], self.advice[-1] = Decision(taken, "taken by the caller", explored=True), None
-        self.steps.append(StepLog(observation=observation, available_actions=list(offered), action=taken,
-                                  reason=self.decisions[-1].reason, reward=float(reward)))  # fmt: skip
-        self.asked = None
+        """The reward for the last action; `action` if the caller took another of the offered ones.
+        Checked here (SessionError, as in process); the server gets it with the next act or the end."""
+        record_reward(self, reward, action)
+        self.unsent = {"reward": float(reward)} | ({"taken": action} if action is not None else {})
 
     def feed(self, next_observation: str, *, done: bool) -> None:
         """Nothing to do: the server feeds a transition at the next act or at the end."""
@@ -222,7 +218,8 @@ class RemoteEpisode:
             "actions": list(actions),
             "success": success,
         }
-        answer = self.agent.connection.call("POST", self.path + "/end", body)
+        answer = self.agent.connection.call("POST", self.path + "/end", body | self.unsent)
+        self.unsent = {}
         self.ended = True
         self.agent.open_episodes.pop(self.id, None)
         log = EpisodeLog(task=self.task, steps=self.steps, final_observation=observation,

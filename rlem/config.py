@@ -280,6 +280,13 @@ class ServeConfig(BaseModel):
     rate_limit: float | None = Field(
         default=None, gt=0, description="Requests per second allowed per API key (off by default)."
     )
+    key_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds a verified API key is trusted without reading the database again: a key "
+        "revoked elsewhere is refused within this time (0: check every request).",
+    )
     log_dir: Path = Field(
         default=Path("rlem-data/served"), description="Per-namespace trajectory logs (the replay format)."
     )

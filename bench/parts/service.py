@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 import httpx
@@ -126,7 +125,7 @@ def in_process(
 
 def client_main(url: str, token: str, namespace: str, settings: dict, queue, ready, out) -> None:
     """One client process: episodes taken from `queue` one by one (as an environment of `rlem run`
-    takes the next job) through the server, until it is empty; puts its counts, times and act
+    takes the next job) through the server, until it takes None; puts its counts, times and act
     timings on `out`."""
     config = RunConfig.model_validate(settings)
     env = make_env(config.env)
@@ -137,18 +136,10 @@ def client_main(url: str, token: str, namespace: str, settings: dict, queue, rea
         agent.on_act = timings.append
         ready.wait()
         started = time.time()
-        while (seed := next_seed(queue)) is not None:
+        while (seed := queue.get()) is not None:
             play(agent, [Job(f"train-{seed}", seed, True)], [env], lambda: None)
         out.put((sum(steps), len(steps), started, time.time(), timings))
     env.close()
-
-
-def next_seed(queue) -> int | None:
-    """The next episode's seed, or None when there is none left."""
-    try:
-        return queue.get_nowait()
-    except Empty:
-        return None
 
 
 def served(
@@ -158,8 +149,10 @@ def served(
     namespace."""
     spawn = multiprocessing.get_context("spawn")
     ready, out, queue = spawn.Barrier(clients + 1), spawn.Queue(), spawn.Queue()
-    for job in jobs(count):
-        queue.put(job.seed)
+    # One None per client ends it: a non-blocking get may find the queue's lock held by another
+    # client and report it empty while seeds are left.
+    for seed in [job.seed for job in jobs(count)] + [None] * clients:
+        queue.put(seed)
     processes = [
         spawn.Process(
             target=client_main,

@@ -32,17 +32,13 @@ from memory_store.store import succeeded
 from rlem.agent.exemplars import ExemplarConfig, HFTokenizer, load_templates
 from rlem.agent.memories import open_memory, trajectory_writer
 from rlem.agent.situations import Viewer, choices
+from rlem.agent.steps import SessionError, record_reward
 from rlem.config import AgentConfig
-from rlem.errors import RlemError
 from rlem.learning.learner import Learning
 from rlem.learning.qlearning import EpisodeLearner
 from rlem.learning.trajectory import EpisodeLog, StepLog
 from rlem.policies.base import Decision, Policy, Situation, followed_advice
 from rlem.policies.factory import make_policy
-
-
-class SessionError(RlemError):
-    """A session call out of order or with bad arguments; nothing was changed."""
 
 
 @dataclass(kw_only=True)
@@ -112,26 +108,8 @@ class Episode:
 
     def reward(self, reward: float, *, action: str | None = None) -> None:
         """The reward for the last action; `action` if the caller took another of the offered ones."""
-        if self.ended:
-            raise SessionError(f"episode {self.key} has ended: begin a new one")
-        if self.asked is None:
-            raise SessionError(f"episode {self.key}: reward() follows act(); no action awaits a reward")
-        if not isinstance(reward, (int, float)) or not np.isfinite(reward):
-            raise SessionError(f"episode {self.key}: a reward is a finite number, got {reward!r}")
-        observation, offered = self.asked
-        decision = self.decisions[-1]
-        taken = decision.action if action is None else action
-        if taken not in offered:
-            raise SessionError(
-                f"episode {self.key}: {taken!r} is not one of the actions offered: {list(offered)}"
-            )
-        if taken != decision.action:
-            decision = Decision(taken, "taken by the caller", explored=True)
-            self.decisions[-1], self.advice[-1] = decision, None
-        self.steps.append(StepLog(observation=observation, available_actions=list(offered), action=taken,
-                                  reason=decision.reason, reward=float(reward)))  # fmt: skip
+        record_reward(self, reward, action)
         self.pending = self.learner is not None
-        self.asked = None
 
     def feed(self, next_observation: str, *, done: bool) -> None:
         """Hand the awaited transition to the learning rule now that its next observation is known."""

@@ -54,6 +54,7 @@ def serve_command(
     max_body_bytes: Annotated[int | None, option("max_body_bytes")] = None,
     max_page: Annotated[int | None, option("max_page")] = None,
     rate_limit: Annotated[float | None, option("rate_limit")] = None,
+    key_cache_s: Annotated[float | None, option("key_cache_s")] = None,
     log_dir: Annotated[Path | None, option("log_dir")] = None,
     backup_dir: Annotated[Path | None, option("backup_dir")] = None,
 ) -> None:

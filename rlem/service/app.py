@@ -24,7 +24,7 @@ from memory_store.store import open_database
 from rlem import __version__
 from rlem.config import ServeConfig
 from rlem.service import errors
-from rlem.service.auth import RateLimiter
+from rlem.service.auth import KeyCache, RateLimiter
 from rlem.service.errors import body
 from rlem.service.hub import Hub
 from rlem.service.metrics import Metrics
@@ -41,6 +41,7 @@ class Service:
     db: Database
     metrics: Metrics
     limiter: RateLimiter
+    keys: KeyCache
     hub: Hub
 
 
@@ -57,8 +58,9 @@ def create_app(config: ServeConfig) -> FastAPI:
             db.close()
             raise
         app.state.service = Service(
-            config=config, db=db, metrics=metrics, limiter=RateLimiter(config.rate_limit), hub=hub
-        )
+            config=config, db=db, metrics=metrics, limiter=RateLimiter(config.rate_limit),
+            keys=KeyCache(config.key_cache_s), hub=hub,
+        )  # fmt: skip
         try:
             yield
         finally:

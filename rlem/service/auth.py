@@ -4,6 +4,10 @@ The namespace of a request comes from its path and is checked against the key; a
 cover it gets the same 404 as a namespace that does not exist, so names do not leak. A key that
 covers it without the scope gets 403. With auth off (`--no-auth`, loopback only) every caller is
 an admin of every namespace.
+
+A verified key is remembered for `--key-cache-s` (one second by default), so that an episode's
+steps do not each read the database: a key revoked through this server is refused at once, one
+revoked elsewhere (`rlem keys revoke`, another server) within that time.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from memory_store.admin.keys import ALL, ApiKey, Scope, verify_token
+from memory_store.admin.keys import ALL, ApiKey, Scope, token_hash, verify_token
 from rlem.service.errors import ApiError, not_found
 
 
@@ -55,23 +60,58 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def caller(request: Request) -> Caller:
-    """The request's caller (a sync dependency: the key lookup runs in the thread pool)."""
+async def caller(request: Request) -> Caller:
+    """The request's caller: its key from the cache, or looked up in the database (in the thread pool)."""
     service = request.app.state.service
     if not service.config.auth:
         return Caller(None)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise unauthorized(
             "send an API key as `Authorization: Bearer <token>` (`rlem keys create` makes one)"
         )
-    key = verify_token(service.db, token.strip())
+    key = service.keys.get(token)
     if key is None:
-        raise unauthorized("this API key is unknown or revoked: ask an admin for a valid one")
+        key = await run_in_threadpool(verify_token, service.db, token)
+        if key is None:
+            raise unauthorized("this API key is unknown or revoked: ask an admin for a valid one")
+        service.keys.put(token, key)
     request.state.key_prefix = key.prefix
     service.limiter.take(key)
     return Caller(key)
+
+
+@dataclass
+class KeyCache:
+    """Keys verified in the last `ttl_s` seconds, by their token's hash (0: every request reads the
+    database). Holds at most `size` keys; the oldest go first."""
+
+    ttl_s: float
+    size: int = 10_000
+    keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
+
+    def get(self, token: str) -> ApiKey | None:
+        """The key of `token` if it was verified within `ttl_s`."""
+        found = self.keys.get(token_hash(token))
+        if found is None or time.monotonic() - found[1] > self.ttl_s:
+            return None
+        return found[0]
+
+    def put(self, token: str, key: ApiKey) -> None:
+        """Remember that `token` is `key`, as of now."""
+        if self.ttl_s <= 0:
+            return
+        self.keys.pop(hashed := token_hash(token), None)
+        self.keys[hashed] = (key, time.monotonic())
+        while len(self.keys) > self.size:
+            del self.keys[next(iter(self.keys))]
+
+    def forget(self, key_id: int) -> None:
+        """Drop a key revoked through this server."""
+        for hashed in [h for h, (key, _) in self.keys.items() if key.id == key_id]:
+            del self.keys[hashed]
 
 
 @dataclass
@@ -90,7 +130,7 @@ class RateLimiter:
             self.spend(key)
 
     def spend(self, key: ApiKey) -> None:
-        """`take`, under the lock (keys are checked on the thread pool)."""
+        """`take`, under the lock."""
         assert self.rate is not None
         now, burst = time.monotonic(), 2 * self.rate
         tokens, last = self.buckets.get(key.id, (burst, now))
@@ -110,7 +150,7 @@ class RateLimiter:
 def allowed(scope: Scope):
     """A dependency: the caller, who must have `scope` in the path's namespace."""
 
-    def check(namespace: str, who: Caller = Depends(caller)) -> Caller:
+    async def check(namespace: str, who: Caller = Depends(caller)) -> Caller:
         who.need(scope, namespace)
         return who
 
@@ -120,7 +160,7 @@ def allowed(scope: Scope):
 def allowed_everywhere(scope: Scope):
     """A dependency: the caller, who must have `scope` over every namespace (backups, keys)."""
 
-    def check(who: Caller = Depends(caller)) -> Caller:
+    async def check(who: Caller = Depends(caller)) -> Caller:
         who.need(scope)
         return who
 

@@ -1,5 +1,5 @@
 """What one `rlem serve` process holds: the policy (loaded once), an agent per namespace sharing it,
-the open episodes, and the one thread every agent call runs on.
+the open episodes, and the one thread every call reaching the store or the policy runs on.
 
 An agent is a `RLEMAgent` on one namespace with the learning settings its episodes came with; its
 settings hold while it has open episodes (another episode with other settings is 409), and it is
@@ -87,7 +87,8 @@ class Answer:
 
 
 class Hub:
-    """The service's agents and episodes; every agent call runs on the agent thread."""
+    """The service's agents and episodes; every call reaching the store or the policy runs on the agent
+    thread."""
 
     def __init__(self, config: ServeConfig, *, policy: Policy, metrics: Metrics):
         self.config, self.policy, self.metrics = config, policy, metrics
@@ -258,11 +259,6 @@ class Hub:
             for i, turn in zip(picked, turns, strict=True):
                 answers[i] = Answer(turn, len(picked), seconds)
         return answers  # type: ignore[return-value]
-
-    async def reward(self, served: Served, reward: float, action: str | None) -> str:
-        """Record the last action's reward; returns the action taken."""
-        await self.run(served.episode.reward, reward, action=action)
-        return served.episode.steps[-1].action
 
     async def end(
         self, served: Served, observation: str, actions: Sequence[str], *, success: bool

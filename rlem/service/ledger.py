@@ -1,13 +1,13 @@
 """The step protocol of one served episode: which request may come next, and the answers to retries.
 
 Every request names its step: `act` of step t, `reward` of step t, then `act` of t+1 ... and `end`
-after the last reward, with t the number of steps taken. A request repeated with the same kind and
-step (a client's retry, concurrent or later) gets the first answer and applies nothing again; one
-out of order is 409; one while another is still being answered waits for that answer if it is the
-same request, and is 409 otherwise. A request that fails does not use up its step: fix it and
-send it again. The work of a request runs as its own task, so a client that hangs up cannot leave
-a step applied and unrecorded.
-"""
+after the last reward, with t the number of steps taken. (An act or end may carry the reward of the
+step before it: the route then makes that reward request first.) A request repeated with the same
+kind and step (a client's retry, concurrent or later) gets the first answer and applies nothing
+again; one out of order is 409; one while another is still being answered waits for that answer if
+it is the same request, and is 409 otherwise. A request that fails does not use up its step: fix it
+and send it again. The work of a request runs as its own task, so a client that hangs up cannot
+leave a step applied and unrecorded."""
 
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ class Served:
             self.phase, self.step = Phase.ACT, self.step + 1
         else:
             self.phase = Phase.ENDED
+
+    def reward(self, reward: float, action: str | None) -> str:
+        """Record the last action's reward; returns the action taken. On the event loop, not the agent
+        thread: it touches this episode only, and the protocol keeps its other requests out meanwhile."""
+        self.episode.reward(reward, action=action)
+        return self.episode.steps[-1].action
+
+    def answered(self, kind: str, step: int) -> bool:
+        """Whether `kind` of `step` has its answer (a repeat gets it)."""
+        return (kind, step) in self.answers
 
     async def call(self, kind: str, step: int, work: Callable[[], Awaitable[Any]]) -> Any:
         """Answer `kind` of `step` by `work`, once: a retry gets the first answer."""

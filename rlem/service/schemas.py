@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from memory_store import Retrieved
 from rlem.config import EPISODE_LEARNING, AgentConfig
@@ -64,10 +64,30 @@ class EpisodeInfo(BaseModel):
     idle_s: float
 
 
-class ActRequest(Strict):
-    """The observation of step `step` and the actions admissible in it."""
+class CarriesReward(Strict):
+    """A request that may bring the reward of the step before it, instead of a reward request."""
 
     step: int = Field(ge=0)
+    reward: float | None = Field(
+        default=None, description="The reward of step `step - 1`'s action, if no reward request gave it."
+    )
+    taken: str | None = Field(
+        default=None, description="With `reward`: the action taken at step `step - 1`, if not the one chosen."
+    )
+
+    @model_validator(mode="after")
+    def rewardable(self) -> CarriesReward:
+        """A carried reward is for an earlier step; `taken` comes with it."""
+        if self.reward is not None and self.step == 0:
+            raise ValueError("step 0 has no earlier action to reward: leave out reward")
+        if self.taken is not None and self.reward is None:
+            raise ValueError("taken comes with the reward of that step: give reward too")
+        return self
+
+
+class ActRequest(CarriesReward):
+    """The observation of step `step` and the actions admissible in it."""
+
     observation: str
     actions: list[str] = Field(min_length=1, max_length=MAX_ACTIONS)
     explain: bool = Field(default=False, description="Also return the retrieved states and the prompt.")
@@ -114,7 +134,7 @@ class RewardResponse(BaseModel):
     reward: float
 
 
-class EndRequest(Strict):
+class EndRequest(CarriesReward):
     """End the episode after `step` steps, in its final observation."""
 
     step: int = Field(ge=0, description="Steps taken (the index of the act that would come next).")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rlem.client import Conflict, NotFound, RemoteAgent, Unauthorized
+from rlem.agent.sessions import SessionError
+from rlem.client import NotFound, RemoteAgent, Unauthorized
 from tests.cli import one_line_error, rlem
 from tests.servers import ServerProcess
 
@@ -37,13 +38,17 @@ def test_a_whole_episode_and_typed_errors(tmp_path: Path) -> None:
             assert episode.act("You are on the home page.", ["search mugs", "open cart"]) in (
                 "search mugs", "open cart")  # fmt: skip
             episode.reward(0.0, action="search mugs")
-            with pytest.raises(Conflict, match="give the reward|no action awaits"):
+            with pytest.raises(SessionError, match="no action awaits"):
                 episode.reward(1.0)
             episode.act("Mugs: red $8, blue $6.", ["buy the red mug", "buy the blue mug"])
             episode.reward(1.0)
             result = episode.end("Order placed.", success=True)
         assert result.success and [s.action for s in result.log.steps][0] == "search mugs"
         assert finished[0][1] == 2  # the memory's size after the episode, from the server
+        # The rewards went with the next act and the end: one request per step.
+        metrics = server.get("/metrics").text
+        assert 'route="/v1/namespaces/{namespace}/episodes/{episode}/act",status="200"} 2.0' in metrics
+        assert "episodes/{episode}/reward" not in metrics
         with pytest.raises(Unauthorized):
             RemoteAgent.open(server.url, "rlem_not-a-key", namespace="shop")
         with RemoteAgent.open(server.url, server.token, namespace="shop") as agent:

@@ -1,7 +1,8 @@
 """Episodes over HTTP: the session API (`RLEMAgent.begin`, `act`, `reward`, `end`) per namespace.
 
 Every request after `begin` carries its step (rlem.service.ledger): a retry gets the first answer,
-one out of order is 409, and one for an episode the server ended (idle past the TTL) is 410.
+one out of order is 409, and one for an episode the server ended (idle past the TTL) is 410. An act
+or end may carry the reward of the step before it, sparing a reward request per step.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from fastapi import APIRouter, Depends, Request
 
 from memory_store.names import check_new_name
 from rlem.service.auth import Caller, allowed, caller
+from rlem.service.errors import conflict
 from rlem.service.hub import Hub
 from rlem.service.ledger import Served
 from rlem.service.schemas import (
     ActRequest,
     ActResponse,
     BeginRequest,
+    CarriesReward,
     EndRequest,
     EndResponse,
     EpisodeInfo,
@@ -88,6 +91,7 @@ async def act(
     """The agent's action in the observation: retrieval, prompt, one decision (batched across clients)."""
     service = hub(request)
     served = service.find(namespace, episode)
+    await carried(served, "act", body)
 
     async def work() -> ActResponse:
         answer, queued_s = await service.act(served, body.observation, body.actions)
@@ -113,14 +117,29 @@ async def reward(
     namespace: str, episode: str, body: RewardRequest, request: Request, who: Caller = Depends(allowed("act"))
 ) -> RewardResponse:
     """The reward of the last action (and the action, if the caller took another of those offered)."""
-    service = hub(request)
-    served = service.find(namespace, episode)
+    return await rewarded(hub(request).find(namespace, episode), body.step, body.reward, body.action)
+
+
+async def rewarded(served: Served, step: int, reward: float, action: str | None) -> RewardResponse:
+    """Step `step`'s reward, recorded once."""
 
     async def work() -> RewardResponse:
-        taken = await service.reward(served, body.reward, body.action)
-        return RewardResponse(step=body.step, action=taken, reward=body.reward)
+        return RewardResponse(step=step, action=served.reward(reward, action), reward=reward)
 
-    return await served.call("reward", body.step, work)
+    return await served.call("reward", step, work)
+
+
+async def carried(served: Served, kind: str, body: CarriesReward) -> None:
+    """The reward an act or end brings for the step before it, recorded once: nothing if that act or
+    end has its answer already (a retry), 409 if another reward was given for the step."""
+    if body.reward is None or served.answered(kind, body.step):
+        return
+    given = await rewarded(served, body.step - 1, body.reward, body.taken)
+    if given.reward != body.reward or (body.taken is not None and given.action != body.taken):
+        raise conflict(
+            f"episode {served.id}: step {body.step - 1} was rewarded {given.reward:g} for {given.action!r} "
+            "already: send the same reward, or none"
+        )
 
 
 @router.post("/v1/namespaces/{namespace}/episodes/{episode}/end", response_model=EndResponse)
@@ -130,6 +149,7 @@ async def end(
     """End the episode: its last updates and its trajectory line go in one transaction."""
     service = hub(request)
     served = service.find(namespace, episode)
+    await carried(served, "end", body)
 
     async def work() -> EndResponse:
         result, size = await service.end(served, body.observation, body.actions, success=body.success)

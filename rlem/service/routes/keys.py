@@ -17,7 +17,7 @@ from rlem.service.errors import not_found
 router = APIRouter(tags=["keys"])
 
 
-def admin(who: Caller = Depends(caller)) -> Caller:
+async def admin(who: Caller = Depends(caller)) -> Caller:
     """An admin key (of one namespace or all)."""
     if who.key is not None:
         who.need("admin", who.key.namespace if not who.everything else None)
@@ -66,8 +66,11 @@ def create(body: NewKey, request: Request, who: Caller = Depends(admin)) -> Made
 def revoke(
     key_id: Annotated[int, PathParam(ge=1, le=MAX_INT)], request: Request, who: Caller = Depends(admin)
 ) -> ApiKey:
-    """Revoke a key: every server on the database refuses it from its next request."""
-    db = request.app.state.service.db
-    if not any(k.id == key_id and manages(who, k) for k in list_keys(db, revoked=True)):
+    """Revoke a key: this server refuses it from its next request, the others on the database within
+    their key cache's time (`--key-cache-s`)."""
+    service = request.app.state.service
+    if not any(k.id == key_id and manages(who, k) for k in list_keys(service.db, revoked=True)):
         raise not_found(f"no API key with id {key_id}")
-    return revoke_key(db, key_id)
+    revoked = revoke_key(service.db, key_id)
+    service.keys.forget(key_id)
+    return revoked

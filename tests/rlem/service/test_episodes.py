@@ -93,6 +93,43 @@ def test_requests_out_of_order_are_409_and_change_nothing(server: ServerProcess)
     assert [s["action"] for s in logged(server, ns)[0]["steps"]] == ["up"]
 
 
+def test_rewards_carried_by_the_next_act_or_the_end_are_applied_once(server: ServerProcess) -> None:
+    ns = namespace()
+    episode = begin(server, ns)
+    path = f"/v1/namespaces/{ns}/episodes/{episode}"
+    assert server.post(path + "/act", {"step": 0, "observation": "cell 0", "actions": ACTIONS}).status_code == 200
+    early = server.post(path + "/act", {"step": 0, "observation": "o", "actions": ACTIONS, "reward": 1.0})
+    assert early.status_code == 422 and "step 0 has no earlier action" in early.json()["error"]["message"]
+    alone = server.post(path + "/act", {"step": 1, "observation": "o", "actions": ACTIONS, "taken": "up"})
+    assert alone.status_code == 422 and "give reward too" in alone.json()["error"]["message"]
+    wrong = {"step": 1, "observation": "cell 1", "actions": ACTIONS, "reward": 0.5, "taken": "jump"}
+    refused = server.post(path + "/act", wrong)
+    assert refused.status_code == 422 and "jump" in refused.json()["error"]["message"]
+    # Nothing was applied: the step still awaits its reward, and the right request goes through.
+    ask = wrong | {"taken": "up"}
+    with ThreadPoolExecutor(4) as pool:
+        acts = list(pool.map(lambda _: server.post(path + "/act", ask), range(4)))
+    assert {a.status_code for a in acts} == {200} and len({a.text for a in acts}) == 1
+    assert server.post(path + "/act", ask | {"reward": 9.0}).json() == acts[0].json()  # a retry: first answer
+    # A reward request for a step an act has rewarded: its first answer; another value carried: 409.
+    assert server.post(path + "/reward", {"step": 0, "reward": 3.0}).json() == {
+        "step": 0, "action": "up", "reward": 0.5}  # fmt: skip
+    assert server.post(path + "/reward", {"step": 1, "reward": 2.0}).status_code == 200
+    other = server.post(path + "/end", {"step": 2, "observation": "goal", "reward": 7.0})
+    assert other.status_code == 409 and "rewarded 2" in other.json()["error"]["message"]
+    assert server.post(path + "/act", {"step": 2, "observation": "cell 2", "actions": ACTIONS,
+                                       "reward": 2.0}).status_code == 200  # fmt: skip
+    end = {"step": 3, "observation": "goal", "success": True, "reward": 1.0}
+    ended = server.post(path + "/end", end)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["steps"] == 3 and ended.json()["episode_return"] == 3.5
+    assert server.post(path + "/end", end).json() == ended.json()
+    (line,) = logged(server, ns)
+    assert [(s["action"], s["reward"]) for s in line["steps"]][:1] == [("up", 0.5)]
+    assert [s["reward"] for s in line["steps"]] == [0.5, 2.0, 1.0]
+    assert visits(server, ns) == 3
+
+
 def test_the_same_step_sent_concurrently_is_applied_once(server: ServerProcess) -> None:
     ns = namespace()
     episode = begin(server, ns)

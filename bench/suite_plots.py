@@ -55,22 +55,26 @@ def retrieval_plot(section: dict[str, Any], path: Path) -> None:
 
 
 def writes_plot(section: dict[str, Any], path: Path) -> None:
-    """Updates/s against writer processes, one line per backend."""
+    """Updates/s against writer processes, one line per backend and transaction size."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     for backend in sorted({r["backend"] for r in section["rows"]}):
-        ran = [r for r in section["rows"] if r["backend"] == backend and r["skipped"] is None]
-        if ran:
-            axes.plot(
-                [r["writers"] for r in ran], [r["updates_per_s"] for r in ran], marker="o", label=backend
-            )
+        for size in section["params"]["per_transaction"]:
+            ran = [
+                r
+                for r in section["rows"]
+                if (r["backend"], r["per_transaction"], r["skipped"]) == (backend, size, None)
+            ]
+            if ran:
+                axes.plot([r["writers"] for r in ran], [r["updates_per_s"] for r in ran], marker="o",
+                          label=f"{backend}, {size} a transaction")  # fmt: skip
     writers = section["params"]["writer_counts"]
     axes.set(
         xlabel="writer processes",
         ylabel="updates/s",
         title="Update throughput",
         xticks=writers,
-        ylim=(0, None),
+        yscale="log",
     )
     axes.legend()
     axes.grid(True, alpha=0.3)

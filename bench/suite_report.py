@@ -145,17 +145,20 @@ def writes(section: dict[str, Any]) -> list[str]:
     """Throughput per backend and writer count, against one writer."""
     p = section["params"]
     versus = section["vs_one_writer"]
+    sizes = " and ".join(str(n) for n in p["per_transaction"])
     lines = [
-        f"Each writer is a process with its own store, applying {p['updates_per_writer']} updates, one "
-        f"`ExperienceStore.apply` transaction each, to {p['states_per_writer']} states per writer shared by "
-        f"all writers ({p['new_state_fraction']:.0%} create new states). `no lost updates`: the visits "
-        "summed over all states and actions afterwards equal the updates applied.",
+        f"Each writer is a process with its own store, applying {p['updates_per_writer']} updates in "
+        f"`ExperienceStore.apply` transactions of {sizes} updates, to {p['states_per_writer']} states per "
+        f"writer shared by all writers ({p['new_state_fraction']:.0%} create new states). p50/p99: per "
+        "transaction. `no lost updates`: the visits summed over all states and actions afterwards equal "
+        "the updates applied.",
         "",
     ]
     lines += table(
         [
             "backend",
             "writers",
+            "updates a transaction",
             "updates/s",
             "vs 1 writer",
             "p50 (ms)",
@@ -167,8 +170,11 @@ def writes(section: dict[str, Any]) -> list[str]:
             [
                 r["backend"],
                 r["writers"],
+                r["per_transaction"],
                 number(r["updates_per_s"], 0),
-                "1.0x" if r["writers"] == 1 else times(versus.get(f"{r['backend']} {r['writers']}")),
+                "1.0x"
+                if r["writers"] == 1
+                else times(versus.get(f"{r['backend']} {r['writers']} {r['per_transaction']}")),
                 r["p50_ms"],
                 r["p99_ms"],
                 r["no_lost_updates"],
@@ -177,8 +183,16 @@ def writes(section: dict[str, Any]) -> list[str]:
             for r in section["rows"]
         ],
     )
-    pg = ", ".join(f"{w} writer(s) {times(v)}" for w, v in section["postgresql_vs_sqlite"].items())
-    return [*lines, "", f"PostgreSQL / SQLite updates/s: {pg}."]
+
+    def per(key: str) -> str:
+        writers, _, size = key.partition(" ")
+        return f"{writers} writer(s)" + (f", {size} a transaction" if size else "")
+
+    pg = ", ".join(f"{per(k)} {times(v)}" for k, v in section["postgresql_vs_sqlite"].items())
+    many = p["per_transaction"][-1]
+    batched = ", ".join(f"{k}: {times(v)}" for k, v in section["batched_vs_single"].items())
+    return [*lines, "", f"PostgreSQL / SQLite updates/s: {pg}.", "",
+            f"{many} updates a transaction / 1, updates/s, by backend and writers: {batched}."]  # fmt: skip
 
 
 def steps(section: dict[str, Any]) -> list[str]:

@@ -30,6 +30,8 @@ from memory_store.vectors.sync import Recorder, SyncPoint, VectorMirror, counter
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Most state hashes a store remembers as stored (then it starts over).
+STORED_KEYS = 100_000
 
 
 def open_database(url: str, *, busy_timeout_s: float = 30.0, create: bool = True) -> Database:
@@ -70,6 +72,9 @@ class ExperienceStore:
         self.index_file = self.locate_index_file()
         self.pairs: NearestPairs | None = None
         self.pairs_point: SyncPoint | None = None
+        # Hashes of states this store has seen stored: updates to them need no embedding, so `apply`
+        # skips the read that looks for new states. One deleted since is embedded inside the write.
+        self.stored_keys: set[str] = set()
         with db.read() as session:
             now = counters(session, namespace.id)
             self.index = self.load_index(now.generation)
@@ -280,12 +285,18 @@ class ExperienceStore:
         check_rule(mode, lr)
         for item in updates:
             check_update(item, self.config.limits)
-        missing = self.read(lambda tx: tx.new_states(updates))
-        vectors = self.vectors_for(missing)
-        return self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
+        keys = [state_hash(item.task, item.observation) for item in updates]
+        known = self.stored_keys.issuperset(keys)
+        vectors = {} if known else self.vectors_for(self.read(lambda tx: tx.new_states(updates)))
+        outcomes = self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
+        if len(self.stored_keys) > STORED_KEYS:
+            self.stored_keys.clear()
+        self.stored_keys.update(key for key, o in zip(keys, outcomes, strict=True) if o.status == "updated")
+        return outcomes
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""
+        self.stored_keys.clear()
         return self.transaction(lambda tx: tx.delete(state_ids))
 
     def put(self, snapshots: Sequence[StateSnapshot], *, replace: bool = False) -> int:

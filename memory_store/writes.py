@@ -9,34 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from memory_store.averaging import Averaging, blend
+from memory_store.averaging import Averaging
 from memory_store.db.models import ActionValue, Experience, Namespace, action_hash, state_hash, utcnow
 from memory_store.errors import InvalidArgument
 from memory_store.records import Outcome, StateSnapshot, Update
-from memory_store.vectors.eviction import (
-    NearestPairs,
-    admit_lru,
-    admit_paper,
-    evict_state,
-    prune_actions,
-    record,
-)
+from memory_store.touched import load_touched, new_state, write_touched
+from memory_store.vectors.eviction import NearestPairs, admit_lru, admit_paper, evict_state, record
 from memory_store.vectors.sync import count_change
 
 Embed = Callable[[Update], np.ndarray]
-
-
-def locked_state(session: Session, namespace_id: int, key: str) -> Experience | None:
-    """The state row with its actions, locked against other writers."""
-    return session.scalars(
-        select(Experience)
-        .where(Experience.namespace_id == namespace_id, Experience.state_hash == key)
-        .options(selectinload(Experience.actions))
-        .with_for_update()
-    ).one_or_none()
 
 
 def locked_namespace(session: Session, namespace_id: int) -> Namespace:
@@ -86,37 +70,7 @@ def insert_state(
     return row, victim
 
 
-def update_state(state: Experience, item: Update, mode: Averaging, lr: float) -> None:
-    """Count a visit; average the arrival rewards; keep the shortest action history seen."""
-    if state.visits == 0:
-        state.last_reward, state.total_reward = item.last_reward, item.total_reward
-        state.action_history = list(item.action_history)
-    else:
-        state.last_reward = blend(state.last_reward, item.last_reward, state.visits, mode, lr)
-        state.total_reward = blend(state.total_reward, item.total_reward, state.visits, mode, lr)
-        if len(item.action_history) <= len(state.action_history):
-            state.action_history = list(item.action_history)
-    state.visits += 1
-    if item.available_actions:
-        state.available_actions = list(item.available_actions)
-    if item.extra:
-        state.extra = item.extra
-    state.updated_at = utcnow()
-
-
-def update_action(session: Session, state: Experience, item: Update, mode: Averaging, lr: float) -> None:
-    """Move the action's Q toward the target and its reward toward the sample, counting a visit."""
-    key = action_hash(item.action)
-    action = next((a for a in state.actions if a.action_hash == key), None)
-    if action is None:
-        action = ActionValue(action_hash=key, action=item.action, reason="", q=0.0, reward=0.0, visits=0)
-        state.actions.append(action)
-    action.q = blend(action.q, item.target, action.visits, mode, lr)
-    action.reward = blend(action.reward, item.reward, action.visits, mode, lr)
-    action.visits += 1
-    action.reason = item.reason or action.reason
-    action.updated_at = utcnow()
-    session.flush()
+MAX_ACTIONS = select(Namespace.max_actions).where(Namespace.id == bindparam("id"))
 
 
 def apply_updates(
@@ -129,26 +83,46 @@ def apply_updates(
     mode: Averaging,
     lr: float,
 ) -> list[Outcome]:
-    """Apply updates in order; new states are embedded from `vectors`, or by `embed` if missing."""
+    """Apply updates in order; new states are embedded from `vectors`, or by `embed` if missing.
+
+    The states they touch are read and locked at once and written back together at the end
+    (memory_store.touched); before a new state is inserted, what changed so far is written, so
+    that capacity decisions see it."""
+    session.flush()
     outcomes: list[Outcome] = []
+    # The namespace row is locked before any state when states may be inserted, as every inserter does.
     namespace = locked_namespace(session, namespace_id) if vectors else None
-    for item in updates:
-        key = state_hash(item.task, item.observation)
-        state = locked_state(session, namespace_id, key)
+    keys = [state_hash(item.task, item.observation) for item in updates]
+    states = load_touched(session, namespace_id, list(dict.fromkeys(keys)))
+    max_actions = session.scalar(MAX_ACTIONS, {"id": namespace_id})
+    for key, item in zip(keys, updates, strict=True):
+        state = states.get(key)
         evicted = None
         if state is None:
+            write_touched(session, list(states.values()))
             namespace = namespace or locked_namespace(session, namespace_id)
             vector = vectors.get(key)
             if vector is None:
                 vector = embed(item)
-            state, evicted = insert_state(session, namespace, item, vector, pairs)
-            if state is None:
+            row, evicted = insert_state(session, namespace, item, vector, pairs)
+            if evicted is not None:  # a state this batch touched may be the one evicted
+                states = {k: s for k, s in states.items() if s.id != evicted}
+            if row is None:
                 outcomes.append(Outcome("rejected", None))
                 continue
-        update_state(state, item, mode, lr)
-        update_action(session, state, item, mode, lr)
-        pruned = prune_actions(session, namespace or session.get_one(Namespace, namespace_id), state)
-        outcomes.append(Outcome("updated", state.id, evicted, pruned))
+            state = states[key] = new_state(row)
+        state.update(item, mode, lr)
+        worst = state.drop_worst(max_actions)
+        if worst is not None:
+            task, observation = session.execute(select(Experience.task, Experience.observation)
+                                                .where(Experience.id == state.id)).one()  # fmt: skip
+            record(session, session.get_one(Namespace, namespace_id), "action", task, observation,
+                   worst.action, f"over {max_actions} actions; lowest reward {worst.reward:.4f}")  # fmt: skip
+        outcomes.append(Outcome("updated", state.id, evicted, worst.action if worst is not None else None))
+    write_touched(session, list(states.values()))
+    # Rows this session loaded as objects (inserted states, any read before) are stale now.
+    session.flush()
+    session.expire_all()
     return outcomes
 
 

@@ -1,5 +1,5 @@
-"""The writer processes of the `writes` part: each applies one update per transaction to a shared
-namespace.
+"""The writer processes of the `writes` part: each applies its updates to a shared namespace, a given
+number per transaction.
 
 Worker processes are spawned once and each loads the default embedder once; for every run the
 first `writers` of them open their own store, meet at a barrier, and time only their update loop.
@@ -39,6 +39,7 @@ class WriterJob:
     seeded: int
     new_fraction: float
     seed: int
+    per_transaction: int = 1
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class WriterStats:
     applied: int
     new_states: int
     seconds: float
-    latencies_ms: list[float] = field(repr=False)  # updates of existing states
-    new_state_latencies_ms: list[float] = field(repr=False)
+    latencies_ms: list[float] = field(repr=False)  # transactions (of one update: to an existing state)
+    new_state_latencies_ms: list[float] = field(repr=False)  # one-update transactions creating a state
 
 
 def seed_update(i: int) -> Update:
@@ -76,7 +77,8 @@ def planned_updates(job: WriterJob) -> list[Update]:
 
 
 def run_job(job: WriterJob, embedder: Embedder, barrier: Barrier, progress: Synchronized) -> WriterStats:
-    """Open a store, wait for the other writers, then apply the planned updates one per call."""
+    """Open a store, wait for the other writers, then apply the planned updates, `per_transaction`
+    per call."""
     plan = planned_updates(job)
     config = StoreConfig(url=job.url, namespace=job.namespace, persist_index=False, use_gpu=False)
     try:
@@ -90,19 +92,22 @@ def run_job(job: WriterJob, embedder: Embedder, barrier: Barrier, progress: Sync
     with store:
         barrier.wait(BARRIER_TIMEOUT_S)
         begin = time.perf_counter()
-        for i, item in enumerate(plan, 1):
+        size = job.per_transaction
+        for i in range(size, len(plan) + size, size):
+            batch = plan[i - size : i]
             start = time.perf_counter()
-            (outcome,) = store.apply([item])
-            (new_latencies if item.task == NEW_TASK else latencies).append(
-                (time.perf_counter() - start) * 1000
-            )
-            applied += outcome.status == "updated"
+            outcomes = store.apply(batch)
+            creates = size == 1 and batch[0].task == NEW_TASK
+            (new_latencies if creates else latencies).append((time.perf_counter() - start) * 1000)
+            applied += sum(o.status == "updated" for o in outcomes)
+            i = min(i, len(plan))
             if i - reported >= PROGRESS_EVERY or i == len(plan):
                 with progress.get_lock():
                     progress.value += i - reported
                 reported = i
         seconds = time.perf_counter() - begin
-    return WriterStats(applied, len(new_latencies), seconds, latencies, new_latencies)
+    new_states = sum(item.task == NEW_TASK for item in plan)
+    return WriterStats(applied, new_states, seconds, latencies, new_latencies)
 
 
 def worker_main(

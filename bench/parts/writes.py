@@ -1,11 +1,13 @@
 """`rlem bench` part `writes`: updates/s with 1, 4 and 8 writer processes (`bench.parts.writers`) on
-SQLite and PostgreSQL, one `ExperienceStore.apply([update])` transaction each, and no update lost.
+SQLite and PostgreSQL, in `ExperienceStore.apply` transactions of 1 and of 64 updates, and no update
+lost.
 
 Each writer is a spawned process with its own store and the default MiniLM embedder; states shared
 by all writers are created before timing, and each writer applies its updates to random ones of
 them, a small share to new states (embedded on the spot). Only the update loops are timed, from a
-common barrier; updates/s counts all updates, p50/p99 are the latencies of updates to existing
-states, new-state p50 that of updates creating a state. `no_lost_updates`: the visits summed over
+common barrier; updates/s counts all updates, p50/p99 are the latencies of transactions (with one
+update: of those to existing states), new-state p50 that of one-update transactions creating a
+state. `no_lost_updates`: the visits summed over
 all action values and over all states both equal the updates applied (seeding included).
 """
 
@@ -40,13 +42,16 @@ class WriteParams:
     updates_per_writer: int
     states_per_writer: int
     writer_counts: tuple[int, ...] = (1, 4, 8)
+    per_transaction: tuple[int, ...] = (1, 64)
     new_state_fraction: float = 0.02
     seed: int = 20230607
 
 
 FULL = WriteParams(updates_per_writer=1500, states_per_writer=50)
 # Two writers at most: each is a process loading torch and the embedder, slow to start on 2 cores.
-QUICK = replace(FULL, updates_per_writer=40, states_per_writer=10, writer_counts=(1, 2))
+QUICK = replace(
+    FULL, updates_per_writer=40, states_per_writer=10, writer_counts=(1, 2), per_transaction=(1, 8)
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class UpdateResult:
 
     backend: str
     writers: int
+    per_transaction: int
     updates: int
     new_states: int
     seconds: float | None
@@ -106,15 +112,17 @@ def run_updates(
     seed: int,
     embedder: Embedder,
     advance: Callable[[int], None],
+    per_transaction: int,
 ) -> UpdateResult:
     """Seed a fresh namespace, run `writers` writers against it, and check that no update was lost."""
-    namespace = f"bench-{writers}w"
+    namespace = f"bench-{writers}w-{per_transaction}"
     seeded = states_per_writer * writers
     config = StoreConfig(url=url, namespace=namespace, persist_index=False, use_gpu=False)
     with ExperienceStore.open(config, embedder=embedder) as store:
         store.apply([seed_update(i) for i in range(seeded)])
     jobs = [
-        WriterJob(url, namespace, w, writers, per_writer, seeded, new_fraction, seed) for w in range(writers)
+        WriterJob(url, namespace, w, writers, per_writer, seeded, new_fraction, seed, per_transaction)
+        for w in range(writers)
     ]
     stats = pool.run(jobs, advance)
     applied = sum(s.applied for s in stats)
@@ -125,6 +133,7 @@ def run_updates(
     return UpdateResult(
         backend=backend,
         writers=writers,
+        per_transaction=per_transaction,
         updates=applied,
         new_states=sum(s.new_states for s in stats),
         seconds=round(seconds, 3),
@@ -137,9 +146,11 @@ def run_updates(
     )
 
 
-def skipped(backend: str, writers: int, reason: str) -> UpdateResult:
+def skipped(backend: str, writers: int, per_transaction: int, reason: str) -> UpdateResult:
     """A run that could not happen, with the same fields as one that did."""
-    return UpdateResult(backend, writers, 0, 0, None, None, None, None, None, None, None, skipped=reason)
+    return UpdateResult(
+        backend, writers, per_transaction, 0, 0, None, None, None, None, None, None, None, skipped=reason
+    )
 
 
 @contextmanager
@@ -176,9 +187,10 @@ def update_phase(
     try:
         pool.wait_loaded(partial(progress.advance, loading))
 
-        def run(backend: str, url: str, writers: int) -> UpdateResult:
+        def run(backend: str, url: str, writers: int, size: int) -> UpdateResult:
             task = progress.add_task(
-                f"{backend} updates, {writers} writer(s)", total=writers * params.updates_per_writer
+                f"{backend} updates, {writers} writer(s), {size} a transaction",
+                total=writers * params.updates_per_writer,
             )
             return run_updates(
                 pool,
@@ -191,20 +203,24 @@ def update_phase(
                 params.seed,
                 embedder,
                 partial(progress.advance, task),
+                size,
             )
 
-        for writers in params.writer_counts:
-            results.append(run("sqlite", f"sqlite:///{workdir / f'updates-{writers}w.db'}", writers))
+        runs = [(size, writers) for size in params.per_transaction for writers in params.writer_counts]
+        for size, writers in runs:
+            results.append(
+                run("sqlite", f"sqlite:///{workdir / f'updates-{writers}w-{size}.db'}", writers, size)
+            )
         try:
             database = scratch_postgres(pg_url)
             url = database.__enter__()
         except Exception as exc:  # noqa: BLE001 - no server: record why and go on
             reason = f"PostgreSQL unavailable: {str(exc).splitlines()[0]}"
-            results += [skipped("postgresql", w, reason) for w in params.writer_counts]
+            results += [skipped("postgresql", w, size, reason) for size, w in runs]
         else:
             try:
-                for writers in params.writer_counts:
-                    results.append(run("postgresql", url, writers))
+                for size, writers in runs:
+                    results.append(run("postgresql", url, writers, size))
             finally:
                 database.__exit__(None, None, None)
     finally:
@@ -217,22 +233,33 @@ def section(context: Context, progress: Progress) -> dict[str, Any]:
     each other; no update may be lost."""
     params = QUICK if context.quick else FULL
     rows = update_phase(params, context.embedder(), progress, context.workdir, context.pg_url)
-    rate = {(r["backend"], r["writers"]): r["updates_per_s"] for r in rows}
+    rate = {(r["backend"], r["writers"], r["per_transaction"]): r["updates_per_s"] for r in rows}
     ran = [r["no_lost_updates"] for r in rows if r["skipped"] is None]
+    keys = (
+        "writer_counts",
+        "per_transaction",
+        "updates_per_writer",
+        "states_per_writer",
+        "new_state_fraction",
+    )
+    one, many = params.per_transaction[0], params.per_transaction[-1]
     return {
-        "params": {
-            key: getattr(params, key)
-            for key in ("writer_counts", "updates_per_writer", "states_per_writer", "new_state_fraction")
-        },
+        "params": {key: getattr(params, key) for key in keys},
         "rows": rows,
         "no_lost_updates": all(ran) if ran else None,
         "vs_one_writer": {
-            f"{backend} {writers}": ratio(rate[backend, writers], rate[backend, 1])
-            for backend, writers in rate
+            f"{backend} {writers} {size}": ratio(rate[backend, writers, size], rate[backend, 1, size])
+            for backend, writers, size in rate
             if writers != 1
         },
         "postgresql_vs_sqlite": {
-            str(writers): ratio(rate["postgresql", writers], rate["sqlite", writers])
-            for writers in params.writer_counts
+            f"{writers} {size}": ratio(rate["postgresql", writers, size], rate["sqlite", writers, size])
+            for size, writers in [(s, w) for s in params.per_transaction for w in params.writer_counts]
+        },
+        # The same writers with `many` updates a transaction against one.
+        "batched_vs_single": {
+            f"{backend} {writers}": ratio(rate[backend, writers, many], rate[backend, writers, one])
+            for backend, writers, size in rate
+            if size == many
         },
     }

@@ -178,22 +178,3 @@ def evict_state(session: Session, namespace: Namespace, victim: int, details: st
     session.execute(delete(ActionValue).where(ActionValue.experience_id == victim))
     session.execute(delete(Experience).where(Experience.id == victim))
     count_change(session, namespace.id, deleted=1)
-
-
-def prune_actions(session: Session, namespace: Namespace, state: Experience) -> str | None:
-    """Drop the lowest-reward action while a state holds more than `max_actions`; return its name."""
-    if namespace.max_actions is None or len(state.actions) <= namespace.max_actions:
-        return None
-    worst = min(state.actions, key=lambda a: a.reward)
-    record(
-        session,
-        namespace,
-        "action",
-        state.task,
-        state.observation,
-        worst.action,
-        f"over {namespace.max_actions} actions; lowest reward {worst.reward:.4f}",
-    )
-    state.actions.remove(worst)
-    session.delete(worst)
-    return worst.action

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from memory_store import Averaging, ExperienceStore, StoreConfig, Update
+from memory_store.config import Capacity
 from memory_store.errors import (
     EmbeddingMismatch,
     InvalidArgument,
@@ -122,6 +123,41 @@ def test_states_written_by_another_store_are_found(store, db_url, embedder, inde
         other.apply([update("A secret passage behind the bookcase.", "enter", 1.0)])
     hits = store.top_k(TASK, "A secret passage behind the bookcase.", k=1)
     assert hits[0].experience.observation == "A secret passage behind the bookcase."
+
+
+def test_an_update_to_a_state_deleted_since_by_another_store_recreates_it(store, db_url, embedder, index_dir):
+    store.apply([update("A locked cellar.", "knock", 1.0)])
+    config = StoreConfig(url=db_url, index_dir=index_dir, persist_index=False)
+    with ExperienceStore.open(config, embedder=embedder) as other:
+        assert other.delete([other.get(TASK, "A locked cellar.").id]) == 1
+    (outcome,) = store.apply([update("A locked cellar.", "pick the lock", 0.5)])
+    again = store.get(TASK, "A locked cellar.")
+    assert outcome.status == "updated" and outcome.state_id == again.id
+    assert again.visits == 1 and [(a.action, a.q) for a in again.actions] == [("pick the lock", 0.5)]
+    assert store.top_k(TASK, "A locked cellar.", k=1)[0].experience.id == again.id
+
+
+@pytest.mark.parametrize("mode", ["mean", "const"])
+def test_one_batch_applies_exactly_what_the_same_updates_one_by_one_do(db_url, embedder, index_dir, mode):
+    """Repeated states and actions within one transaction, actions pruned and states evicted in it."""
+    rng = np.random.default_rng(7)
+    rooms, actions = [f"Room {i}." for i in range(6)], ["north", "south", "east", "west"]
+    updates = [update(str(rng.choice(rooms)), str(rng.choice(actions)), float(rng.random()),
+                      reward=float(rng.random()), last_reward=float(rng.random()),
+                      action_history=tuple(str(a) for a in rng.choice(actions, int(rng.integers(4)))))
+               for _ in range(80)]  # fmt: skip
+    capacity = Capacity(max_states=4, max_actions=2)
+    seen = []
+    for name, batches in (("one-by-one", [[u] for u in updates]), ("batched", [updates[:50], updates[50:]])):
+        config = StoreConfig(url=db_url, namespace=name, index_dir=index_dir, capacity=capacity)
+        with ExperienceStore.open(config, embedder=embedder) as opened:
+            outcomes = [o for batch in batches for o in opened.apply(batch, mode=Averaging(mode), lr=0.3)]
+            records = opened.records()
+        seen.append(([(o.status, o.evicted_action) for o in outcomes], [
+            (r.observation, r.visits, r.last_reward, r.total_reward, r.action_history,
+             [(a.action, a.q, a.reward, a.visits) for a in r.actions]) for r in records]))  # fmt: skip
+    assert seen[0] == seen[1]
+    assert any(action for _, action in seen[0][0]) and len(seen[0][1]) == 4  # pruned and evicted
 
 
 def test_a_failing_update_in_a_batch_writes_nothing(store):

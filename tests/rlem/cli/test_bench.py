@@ -49,6 +49,7 @@ def check_writes(section: dict) -> None:
             continue
         assert row["skipped"] is None and row["updates_per_s"] > 0 and row["no_lost_updates"] is True
         assert row["p50_ms"] <= row["p99_ms"]
+    assert {row["per_transaction"] for row in section["rows"]} == set(section["params"]["per_transaction"])
     assert section["no_lost_updates"] is True
 
 

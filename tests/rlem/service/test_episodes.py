@@ -97,7 +97,10 @@ def test_rewards_carried_by_the_next_act_or_the_end_are_applied_once(server: Ser
     ns = namespace()
     episode = begin(server, ns)
     path = f"/v1/namespaces/{ns}/episodes/{episode}"
-    assert server.post(path + "/act", {"step": 0, "observation": "cell 0", "actions": ACTIONS}).status_code == 200
+    assert (
+        server.post(path + "/act", {"step": 0, "observation": "cell 0", "actions": ACTIONS}).status_code
+        == 200
+    )
     early = server.post(path + "/act", {"step": 0, "observation": "o", "actions": ACTIONS, "reward": 1.0})
     assert early.status_code == 422 and "step 0 has no earlier action" in early.json()["error"]["message"]
     alone = server.post(path + "/act", {"step": 1, "observation": "o", "actions": ACTIONS, "taken": "up"})

@@ -1,19 +1,23 @@
 """Database connections: URL checks, SQLite and PostgreSQL engines, and write transactions that retry.
 
 SQLite writers take the database lock up front (`BEGIN IMMEDIATE`), so a read-modify-write inside
-one transaction never interleaves with another process. PostgreSQL writers lock the rows they
-change (`SELECT ... FOR UPDATE`). Both retry when the database reports a transient conflict, and
-a transaction whose connection was lost (a server restart, a failover, `pg_terminate_backend`) is
-run again on a new connection, with backoff, for up to `reconnect_s` seconds: the server rolled
-back what it had not committed. Reads given as a function (`read_call`) are run again the same
-way. Stale pooled connections are replaced before use (pre-ping).
-"""
+one transaction never interleaves with another process; rlem's writers first queue on a lock file
+beside the database (`WriterQueue`), so one waiting for another starts as soon as it commits.
+PostgreSQL writers lock the rows they change (`SELECT ... FOR UPDATE`). Both retry when the
+database reports a transient conflict, and a transaction whose connection was lost (a server
+restart, a failover, `pg_terminate_backend`) is run again on a new connection, with backoff, for up
+to `reconnect_s` seconds: the server rolled back what it had not committed. Reads given as a
+function (`read_call`) are run again the same way. Stale pooled connections are replaced before use
+(pre-ping)."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,6 +143,66 @@ def sqlite_engine(url: URL, *, immediate: bool, busy_timeout_s: float, synchrono
     return engine
 
 
+class WriterQueue:
+    """rlem's SQLite writers on one database, queued: in a process on a lock, across processes on an
+    exclusive lock of the file `<database>-writer.lock`. A writer waiting for another wakes as it
+    commits, where SQLite's busy handler would poll in sleeps of up to 100 ms. Other programs'
+    writers still meet the busy handler; without the lock file (a read-only folder) rlem's do too.
+    One queue per database file and process (`WriterQueue.of`), shared by its `Database`s."""
+
+    queues: dict[str, WriterQueue] = {}
+    registry = threading.Lock()
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lock = threading.RLock()
+        self.depth = self.users = 0
+        self.fd, self.pid = -1, -1
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Open the lock file in this process (a forked child must not share its parent's)."""
+        try:
+            self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
+        except OSError:
+            self.fd, self.pid = -1, os.getpid()
+
+    @classmethod
+    def of(cls, database: str) -> WriterQueue:
+        """The process's queue for a database file (one more user of it)."""
+        path = os.path.realpath(database) + "-writer.lock"
+        with cls.registry:
+            queue = cls.queues.get(path) or cls.queues.setdefault(path, cls(path))
+            queue.users += 1
+            return queue
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the queue for the block (a thread's nested blocks share its outer one's turn)."""
+        with self.lock:
+            if self.pid != os.getpid():
+                self.depth = 0
+                self.reopen()
+            if self.depth == 0 and self.fd >= 0:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+                if self.depth == 0 and self.fd >= 0:
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def release(self) -> None:
+        """One user fewer; the last closes the lock file."""
+        with self.registry:
+            self.users -= 1
+            if self.users == 0:
+                del self.queues[self.path]
+                if self.fd >= 0:
+                    os.close(self.fd)
+
+
 class Database:
     """An open rlem database: read sessions, retried write transactions, and its dialect."""
 
@@ -159,9 +223,11 @@ class Database:
             self.write_engine = sqlite_engine(
                 url, immediate=True, busy_timeout_s=busy_timeout_s, synchronous=sqlite_synchronous
             )
+            self.writers: WriterQueue | None = WriterQueue.of(str(url.database))
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self.write_engine = self.engine
+            self.writers = None
         self.retry_deadline_s = max(busy_timeout_s * 4, 60.0)
         self.reconnect_s = reconnect_s
 
@@ -205,7 +271,10 @@ class Database:
 
         `on_failure` runs after every attempt that did not commit, before it is retried or raised.
         """
-        return self.retrying(self.write_engine, work, on_failure)
+        if self.writers is None:
+            return self.retrying(self.write_engine, work, on_failure)
+        with self.writers.turn():
+            return self.retrying(self.write_engine, work, on_failure)
 
     def read_call(self, work: Callable[[Session], T], on_failure: Callable[[], None] | None = None) -> T:
         """Run `work` in a read session; a lost connection runs it again on a new one, as for writes
@@ -251,3 +320,6 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+        if self.writers is not None:
+            self.writers.release()
+            self.writers = None

@@ -94,7 +94,9 @@ def apply_updates(
     namespace = locked_namespace(session, namespace_id) if vectors else None
     keys = [state_hash(item.task, item.observation) for item in updates]
     states = load_touched(session, namespace_id, list(dict.fromkeys(keys)))
-    max_actions = session.scalar(MAX_ACTIONS, {"id": namespace_id})
+    max_actions = (
+        namespace.max_actions if namespace is not None else session.scalar(MAX_ACTIONS, {"id": namespace_id})
+    )
     for key, item in zip(keys, updates, strict=True):
         state = states.get(key)
         evicted = None

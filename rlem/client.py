@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from rlem.agent.sessions import EndHook, EpisodeResult, record_reward
+from rlem.agent.sessions import EndHook, EpisodeResult
+from rlem.agent.steps import record_reward
 from rlem.config import EPISODE_LEARNING, AgentConfig
 from rlem.errors import RlemError
 from rlem.learning.trajectory import EpisodeLog, StepLog

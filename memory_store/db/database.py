@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -162,6 +162,8 @@ class WriterQueue:
 
     def reopen(self) -> None:
         """Open the lock file in this process (a forked child must not share its parent's)."""
+        if self.fd >= 0:
+            os.close(self.fd)  # the parent's stays open, and keeps its lock
         try:
             self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
         except OSError:
@@ -172,7 +174,9 @@ class WriterQueue:
         """The process's queue for a database file (one more user of it)."""
         path = os.path.realpath(database) + "-writer.lock"
         with cls.registry:
-            queue = cls.queues.get(path) or cls.queues.setdefault(path, cls(path))
+            queue = cls.queues.get(path)
+            if queue is None:
+                queue = cls.queues[path] = cls(path)
             queue.users += 1
             return queue
 
@@ -271,9 +275,7 @@ class Database:
 
         `on_failure` runs after every attempt that did not commit, before it is retried or raised.
         """
-        if self.writers is None:
-            return self.retrying(self.write_engine, work, on_failure)
-        with self.writers.turn():
+        with self.writers.turn() if self.writers is not None else nullcontext():
             return self.retrying(self.write_engine, work, on_failure)
 
     def read_call(self, work: Callable[[Session], T], on_failure: Callable[[], None] | None = None) -> T:

@@ -12,7 +12,6 @@ revoked elsewhere (`rlem keys revoke`, another server) within that time.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -120,18 +119,12 @@ class RateLimiter:
 
     rate: float | None
     buckets: dict[int, tuple[float, float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, key: ApiKey) -> None:
-        """Spend one request of `key`'s allowance, or raise 429 saying when to retry."""
+        """Spend one request of `key`'s allowance, or raise 429 saying when to retry (on the event loop,
+        as `caller` is: no lock needed)."""
         if self.rate is None:
             return
-        with self.lock:
-            self.spend(key)
-
-    def spend(self, key: ApiKey) -> None:
-        """`take`, under the lock."""
-        assert self.rate is not None
         now, burst = time.monotonic(), 2 * self.rate
         tokens, last = self.buckets.get(key.id, (burst, now))
         tokens = min(burst, tokens + (now - last) * self.rate)

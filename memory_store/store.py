@@ -75,10 +75,13 @@ class ExperienceStore:
         # Hashes of states this store has seen stored: updates to them need no embedding, so `apply`
         # skips the read that looks for new states. One deleted since is embedded inside the write.
         self.stored_keys: set[str] = set()
-        with db.read() as session:
-            now = counters(session, namespace.id)
-            self.index = self.load_index(now.generation)
-            self.point: SyncPoint | None = full_sync(session, namespace.id, self.dim, self.index, now)
+        self.index, self.point = db.read_call(self.first_sync)
+
+    def first_sync(self, session: Session) -> tuple[VectorIndex, SyncPoint | None]:
+        """The index loaded (or built) to what `session` sees, and the point it reflects."""
+        now = counters(session, self.namespace.id)
+        index = self.load_index(now.generation)
+        return index, full_sync(session, self.namespace.id, self.dim, index, now)
 
     @classmethod
     def open(

@@ -100,8 +100,7 @@ def list_keys(db: Database, *, revoked: bool = False) -> list[ApiKey]:
     query = select(ApiKeyRow).order_by(ApiKeyRow.id)
     if not revoked:
         query = query.where(ApiKeyRow.revoked_at.is_(None))
-    with db.read() as session:
-        return [ApiKey.of(row) for row in session.scalars(query)]
+    return db.read_call(lambda session: [ApiKey.of(row) for row in session.scalars(query)])
 
 
 def revoke_key(db: Database, key_id: int) -> ApiKey:
@@ -122,11 +121,9 @@ def verify_token(db: Database, token: str) -> ApiKey | None:
     """The valid key of `token`, or None (unknown, malformed or revoked)."""
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
-    with db.read() as session:
-        row = session.scalars(
-            select(ApiKeyRow).where(ApiKeyRow.token_hash == token_hash(token), ApiKeyRow.revoked_at.is_(None))
-        ).one_or_none()
-        key = ApiKey.of(row) if row is not None else None
+    query = select(ApiKeyRow).where(ApiKeyRow.token_hash == token_hash(token), ApiKeyRow.revoked_at.is_(None))
+    row = db.read_call(lambda session: session.scalars(query).one_or_none())
+    key = ApiKey.of(row) if row is not None else None
     if key is not None:
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at > USE_RESOLUTION:
@@ -138,5 +135,5 @@ def verify_token(db: Database, token: str) -> ApiKey | None:
 
 def has_keys(db: Database) -> bool:
     """Whether the database holds any valid key."""
-    with db.read() as session:
-        return session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)) is not None
+    query = select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
+    return db.read_call(lambda session: session.scalar(query)) is not None

@@ -48,8 +48,8 @@ class NamespaceInfo:
 
 def list_namespaces(db: Database) -> list[NamespaceInfo]:
     """Every namespace in the database, by name."""
-    with db.read() as session:
-        return [NamespaceInfo.of(row) for row in session.scalars(select(Namespace).order_by(Namespace.name))]
+    query = select(Namespace).order_by(Namespace.name)
+    return db.read_call(lambda session: [NamespaceInfo.of(row) for row in session.scalars(query)])
 
 
 def find(session: Session, name: str) -> Namespace | None:
@@ -67,11 +67,14 @@ def unknown(session: Session, db: Database, name: str) -> UnknownNamespace:
 
 def get_namespace(db: Database, name: str) -> NamespaceInfo:
     """An existing namespace, whatever model it was built with (for tools that embed nothing)."""
-    with db.read() as session:
+
+    def work(session: Session) -> NamespaceInfo:
         row = find(session, name)
         if row is None:
             raise unknown(session, db, name)
         return NamespaceInfo.of(row)
+
+    return db.read_call(work)
 
 
 def open_namespace(
@@ -131,8 +134,7 @@ def open_namespace(
 
     if not create:
         # Read-only callers must not take the write lock just to look a namespace up.
-        with db.read() as session:
-            return work(session)
+        return db.read_call(work)
     return db.write(work)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace as replace_field
 from pathlib import Path
 from typing import TypeVar
@@ -19,17 +20,30 @@ from memory_store.db.models import state_hash
 from memory_store.db.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.db.schema import ensure_current
 from memory_store.limits import check_snapshot, check_unicode, check_update
+from memory_store.record_cache import Cached, RecordCache
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
 from memory_store.transaction import StoreTransaction, check_rule
 from memory_store.vectors.embedder import Embedder, default_embedder, state_text
 from memory_store.vectors.eviction import NearestPairs
 from memory_store.vectors.index import VectorIndex, check_vectors, normalized
 from memory_store.vectors.index_file import IndexFile, database_index_dir
-from memory_store.vectors.sync import Recorder, SyncPoint, VectorMirror, counters, full_sync, sync
+from memory_store.vectors.sync import (
+    CHANGE_SLOTS,
+    COUNTERS,
+    Recorder,
+    SyncPoint,
+    VectorMirror,
+    counters,
+    decode,
+    full_sync,
+    sync,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Extra candidates fetched beyond k so that ties at the cut are broken by id, not by FAISS order.
+TIE_MARGIN = 8
 # Most state hashes a store remembers as stored (then it starts over).
 STORED_KEYS = 100_000
 
@@ -75,6 +89,9 @@ class ExperienceStore:
         # Hashes of states this store has seen stored: updates to them need no embedding, so `apply`
         # skips the read that looks for new states. One deleted since is embedded inside the write.
         self.stored_keys: set[str] = set()
+        self.cached = RecordCache()
+        # This store's slot for counting its writes (NamespaceChange): writers rarely share one.
+        self.slot = secrets.randbelow(CHANGE_SLOTS)
         self.index, self.point = db.read_call(self.first_sync)
 
     def first_sync(self, session: Session) -> tuple[VectorIndex, SyncPoint | None]:
@@ -202,10 +219,16 @@ class ExperienceStore:
 
         def run(session: Session) -> T:
             attempt[:] = [StoreTransaction(self, session, writing=writing)]
-            return work(attempt[0])
+            result = work(attempt[0])
+            if writing:
+                attempt[0].count_write()
+            return result
 
         undo = lambda: attempt[0].undo() if attempt else None  # noqa: E731
-        return (self.db.write if writing else self.db.read_call)(run, on_failure=undo)
+        result = (self.db.write if writing else self.db.read_call)(run, on_failure=undo)
+        if writing:
+            attempt[0].committed()
+        return result
 
     # Shortcuts: each is one transaction
 
@@ -223,11 +246,40 @@ class ExperienceStore:
 
     def top_k(self, task: str, observation: str, k: int = 8) -> list[Retrieved]:
         """The k stored states most similar to (task, observation), most similar first, ties by id."""
-        return self.read(lambda tx: tx.top_k(task, observation, k))
+        return self.nearest(self.embed(task, observation), k)
 
     def nearest(self, vector: np.ndarray, k: int = 8) -> list[Retrieved]:
         """The k stored states most similar to a query vector."""
-        return self.read(lambda tx: tx.nearest(vector, k))
+        return self.nearest_cached(vector, k) or self.read(lambda tx: tx.nearest(vector, k))
+
+    def nearest_cached(self, vector: np.ndarray, k: int) -> list[Retrieved] | None:
+        """`nearest` from the index and the cached rows alone, after one statement that finds the
+        namespace unchanged since they were read; None when it changed or a row is not cached."""
+        if k <= 0 or self.point is None:
+            return None
+        now = self.db.peek(COUNTERS, {"id": self.namespace.id})
+        if now is None or now[2] != self.point.counters.generation:
+            return None
+        query = self.query_vector(vector)
+        held, missing = self.cached.lookup(int(now[3]), self.candidates(query, k))
+        return None if missing else self.ranked(query, held.values(), k)
+
+    def query_vector(self, vector: np.ndarray) -> np.ndarray:
+        """A query vector as one normalized float32 row, checked against the namespace's dimension."""
+        return normalized(check_vectors(np.asarray(vector).reshape(1, -1), self.dim))
+
+    def candidates(self, query: np.ndarray, k: int) -> list[int]:
+        """The ids the index finds nearest: k and some more, so that ties at the cut go by id."""
+        # No more than the index holds: search pads its answer to the k asked (-k 10^30 would not fit).
+        _, ids = self.index.search(query, min(k, len(self.index)) + TIE_MARGIN)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    def ranked(self, query: np.ndarray, held: Iterable[Cached], k: int) -> list[Retrieved]:
+        """The k most similar of `held`, similarity recomputed from the stored embeddings, ties by id."""
+        exact = np.asarray(query[0], np.float64)
+        found = [Retrieved(float(exact @ decode(e.embedding, self.dim, e.record.id)), e.record) for e in held]
+        found.sort(key=lambda r: (-r.similarity, r.experience.id))
+        return found[:k]
 
     def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
         """The stored states that read as (task, observation) (see StoreTransaction.same_situation)."""

@@ -25,6 +25,7 @@ from memory_store.db.models import (
     state_hash,
 )
 from memory_store.errors import InvalidArgument, ReadOnlyTransaction
+from memory_store.record_cache import fetch
 from memory_store.records import (
     EvictionRecord,
     ExperienceRecord,
@@ -35,19 +36,19 @@ from memory_store.records import (
     pooled,
 )
 from memory_store.vectors.eviction import NearestPairs
-from memory_store.vectors.index import check_vectors, normalized
-from memory_store.vectors.sync import SyncPoint, count_change, counters, decode
+from memory_store.vectors.sync import SyncPoint, count_change, count_write, counters
 from memory_store.writes import apply_updates, put_states
 
 if TYPE_CHECKING:
     from memory_store.store import ExperienceStore
 
-# Extra candidates fetched beyond k so that ties at the cut are broken by id, not by FAISS order.
-TIE_MARGIN = 8
-
 
 class StoreTransaction:
-    """One namespace seen through one open transaction (read-only unless `writing`)."""
+    """One namespace seen through one open transaction (read-only unless `writing`).
+
+    A write made through `session` directly must name the states it changes (`changed_states`), so
+    that the store's cached rows of them go when it commits (record_cache.py).
+    """
 
     def __init__(self, store: ExperienceStore, session: Session, *, writing: bool):
         self.store = store
@@ -56,6 +57,9 @@ class StoreTransaction:
         self.index_added: list[np.ndarray] = []
         self.pairs_added: list[np.ndarray] = []
         self.siblings: list[StoreTransaction] = []
+        # The states this transaction changed (None: it cannot say), and its count of changes.
+        self.changed: set[int] | None = set()
+        self.changes_after: int | None = None
 
     @property
     def namespace_id(self) -> int:
@@ -79,8 +83,27 @@ class StoreTransaction:
     def undo(self) -> None:
         """Take out of the in-memory structures what this (failed) transaction put in."""
         self.store.undo_additions(self.index_added, self.pairs_added)
+        self.store.cached.clear()
         for sibling in self.siblings:
             sibling.undo()
+
+    def changed_states(self, state_ids: Sequence[int] | None) -> None:
+        """Note states this transaction changes (None: some it cannot name)."""
+        if state_ids is None:
+            self.changed = None
+        elif self.changed is not None:
+            self.changed.update(state_ids)
+
+    def count_write(self) -> None:
+        """Count this write transaction in its namespaces: the last thing it does before committing."""
+        for tx in (self, *self.siblings):
+            tx.changes_after = count_write(self.session, tx.namespace_id, tx.store.slot)
+
+    def committed(self) -> None:
+        """After the commit: move the cached rows past this transaction's changes."""
+        for tx in (self, *self.siblings):
+            if tx.changes_after is not None:
+                tx.store.cached.committed(tx.changes_after, tx.changed)
 
     # Reading
 
@@ -111,23 +134,17 @@ class StoreTransaction:
         if k <= 0:
             raise InvalidArgument(f"k must be positive, got {k}")
         store = self.store
-        query = normalized(check_vectors(np.asarray(vector).reshape(1, -1), store.dim))
-        self.refresh_index()
-        # No more than the index holds: search pads its answer to the k asked (-k 10^30 would not fit).
-        _, ids = store.index.search(query, min(k, len(store.index)) + TIE_MARGIN)
-        wanted = [int(i) for i in ids[0] if i >= 0]
-        rows = self.session.scalars(
-            select(Experience).where(Experience.id.in_(wanted)).options(selectinload(Experience.actions))
-        ).all()
-        if len(rows) < len(wanted):
+        query = store.query_vector(vector)
+        changes = self.refresh_index().counters.changes
+        wanted = store.candidates(query, k)
+        held, missing = store.cached.lookup(changes, wanted)
+        if missing:
+            fetched = fetch(self.session, missing)
+            store.cached.put(changes, fetched)
+            held.update((entry.record.id, entry) for entry in fetched)
+        if len(held) < len(wanted):
             store.index_outdated()  # the index held states the database no longer has
-        exact = np.asarray(query[0], np.float64)
-        found = [
-            Retrieved(float(exact @ decode(row.embedding, store.dim, row.id)), ExperienceRecord.of(row))
-            for row in rows
-        ]
-        found.sort(key=lambda r: (-r.similarity, r.experience.id))
-        return found[:k]
+        return store.ranked(query, held.values(), k)
 
     def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
         """The stored states that read as (task, observation) to this namespace's retrieval: the state
@@ -220,7 +237,7 @@ class StoreTransaction:
         check_rule(mode, lr)
         if vectors is None:
             vectors = self.store.vectors_for(self.new_states(updates))
-        return apply_updates(
+        outcomes = apply_updates(
             self.session,
             self.namespace_id,
             updates,
@@ -230,6 +247,8 @@ class StoreTransaction:
             Averaging(mode),
             lr,
         )
+        self.changed_states([i for o in outcomes for i in (o.state_id, o.evicted_state_id) if i is not None])
+        return outcomes
 
     def put(self, snapshots: Sequence[StateSnapshot], replace: bool = False) -> int:
         """Write whole states as given (imports, copies); capacity limits do not apply. Return how many.
@@ -241,6 +260,7 @@ class StoreTransaction:
         if len(set(keys)) != len(keys):
             raise InvalidArgument("the states to write repeat a (task, observation) pair")
         vectors = self.store.vectors_for(snapshots)
+        self.changed_states(None)  # replaced states
         return put_states(self.session, self.namespace_id, snapshots, vectors, replace)
 
     def sibling(self, store: ExperienceStore) -> StoreTransaction:
@@ -263,6 +283,7 @@ class StoreTransaction:
                 )
             )
         )
+        self.changed_states(ids)
         if ids:
             session.execute(delete(ActionValue).where(ActionValue.experience_id.in_(ids)))
             session.execute(delete(Experience).where(Experience.id.in_(ids)))

@@ -98,6 +98,7 @@ def set_q(store: ExperienceStore, state_id: int, action: str, q: float, *, actor
             raise NotFound(f"state {state_id} has no action {action!r} (its actions: {known})")
         old = value.q
         value.q, value.updated_at = q, utcnow()
+        tx.changed_states([state_id])
         audit.record(tx.session, "edit", name, "q", old, q, state_id=state_id, action=action, actor=actor)
         return old
 

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Compiled, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import Executable
 
 from memory_store.errors import DatabaseUnavailable, DatabaseURLError, os_reason
 
@@ -234,6 +235,7 @@ class Database:
             self.writers = None
         self.retry_deadline_s = max(busy_timeout_s * 4, 60.0)
         self.reconnect_s = reconnect_s
+        self.compiled: dict[Executable, Compiled] = {}
 
     @property
     def display_url(self) -> str:
@@ -282,6 +284,27 @@ class Database:
         """Run `work` in a read session; a lost connection runs it again on a new one, as for writes
         (a read changes nothing, so running it twice is safe)."""
         return self.retrying(self.engine, work, on_failure)
+
+    def peek(self, statement: Executable, params: dict) -> tuple | None:
+        """The first row of one read statement run on its own, outside a transaction (the cheapest
+        read there is: no session, no BEGIN); None if the driver failed, for the caller to read
+        again through `read_call`."""
+        compiled = self.compiled.get(statement)
+        if compiled is None:
+            compiled = self.compiled[statement] = statement.compile(dialect=self.engine.dialect)
+        bound = compiled.construct_params(params)
+        values = tuple(bound[name] for name in compiled.positiontup) if compiled.positional else bound
+        try:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute(compiled.string, values)
+                return cursor.fetchone()
+            finally:
+                connection.close()
+        except Exception as exc:  # noqa: BLE001 - any driver error: the caller reads the careful way
+            log.debug("peek failed (%s); reading in a transaction", describe(exc))
+            return None
 
     def retrying(
         self, engine: Engine, work: Callable[[Session], T], on_failure: Callable[[], None] | None

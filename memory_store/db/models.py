@@ -169,6 +169,20 @@ class ActionValue(Base):
     experience: Mapped[Experience] = relationship(back_populates="actions")
 
 
+class NamespaceChange(Base):
+    """How many write transactions one writer slot has made in a namespace. Their sum only grows, so
+    a store's cached rows are valid while it stays the same (record_cache.py); each writer counts in
+    its own slot, so that writers never wait on one row to count."""
+
+    __tablename__ = "rlem_namespace_changes"
+
+    namespace_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("rlem_namespaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Eviction(Base):
     """A log row for every state or action the capacity policy removed or refused."""
 

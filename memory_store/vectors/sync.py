@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from memory_store.db.models import Experience, Namespace, new_generation
+from memory_store.db.models import Experience, Namespace, NamespaceChange, new_generation
 from memory_store.errors import InvalidVector
 
 log = logging.getLogger(__name__)
 
 FETCH_CHUNK = 5000
+# Writer slots per namespace for counting write transactions (NamespaceChange).
+CHANGE_SLOTS = 64
 
 
 class VectorMirror(Protocol):
@@ -62,11 +66,13 @@ class Recorder:
 
 @dataclass(frozen=True)
 class Counters:
-    """A namespace's states inserted and deleted so far, and its content generation."""
+    """A namespace's states inserted and deleted so far, its content generation, and how many write
+    transactions have changed its rows (`changes`: cached rows are valid while it stays the same)."""
 
     inserted: int
     deleted: int
     generation: str
+    changes: int
 
     @property
     def states(self) -> int:
@@ -82,14 +88,23 @@ class SyncPoint:
     max_id: int
 
 
+NAMESPACES = Namespace.__table__
+CHANGES = NamespaceChange.__table__
+# Built once: every query runs it (and its SQL is then compiled once).
+COUNTERS = select(
+    NAMESPACES.c.states_inserted,
+    NAMESPACES.c.states_deleted,
+    NAMESPACES.c.generation,
+    select(func.coalesce(func.sum(CHANGES.c.count), 0))
+    .where(CHANGES.c.namespace_id == NAMESPACES.c.id)
+    .scalar_subquery(),
+).where(NAMESPACES.c.id == bindparam("id"))
+
+
 def counters(session: Session, namespace_id: int) -> Counters:
     """The namespace's counters as this transaction sees them."""
-    row = session.execute(
-        select(Namespace.states_inserted, Namespace.states_deleted, Namespace.generation).where(
-            Namespace.id == namespace_id
-        )
-    ).one()
-    return Counters(int(row[0]), int(row[1]), row[2] or "")
+    row = session.connection().execute(COUNTERS, {"id": namespace_id}).one()
+    return Counters(int(row[0]), int(row[1]), row[2] or "", int(row[3]))
 
 
 def count_change(session: Session, namespace_id: int, *, inserted: int = 0, deleted: int = 0) -> None:
@@ -103,6 +118,19 @@ def count_change(session: Session, namespace_id: int, *, inserted: int = 0, dele
             generation=new_generation(),
         )
     )
+
+
+def count_write(session: Session, namespace_id: int, slot: int) -> int:
+    """Count one write transaction in the namespace, in the writer's `slot`; return the namespace's
+    count as this transaction now sees it. Run it last: on PostgreSQL the slot's row stays locked
+    until the commit."""
+    upsert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    session.execute(
+        upsert(NamespaceChange)
+        .values(namespace_id=namespace_id, slot=slot, count=1)
+        .on_conflict_do_update(index_elements=["namespace_id", "slot"], set_={"count": CHANGES.c.count + 1})
+    )
+    return int(session.connection().execute(COUNTERS, {"id": namespace_id}).one()[3])
 
 
 def decode(blob: bytes, dim: int, state_id: int) -> np.ndarray:
@@ -136,7 +164,7 @@ def sync(
     """Bring `mirror` up to date with the namespace and return the point it now reflects."""
     now = counters(session, namespace_id)
     if point is not None and now.generation == point.counters.generation:
-        return point
+        return point if now == point.counters else SyncPoint(now, point.max_id)
     if point is not None and now.deleted == point.counters.deleted:
         new_ids = session.scalars(
             select(Experience.id).where(Experience.namespace_id == namespace_id, Experience.id > point.max_id)

@@ -1,0 +1,148 @@
+"""Stored states kept in memory between queries, valid while their namespace is unchanged.
+
+A namespace counts the write transactions that change its rows (`Namespace.changes`, read in the
+same query as the index's counters), so a query whose count matches the cache's needs no SQL for
+the states it already holds. A store's own commits move the cache forward instead of emptying it,
+taking out only the states they changed, when the count shows that nobody else wrote in between.
+Entries read under an older count are refused, so a reader racing a writer in this process never
+leaves a stale state behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from memory_store.db.models import ActionValue, Experience
+from memory_store.records import ActionRecord, ExperienceRecord
+
+# States held at most: beyond it the least recently used go (a 384-d state is about 2 KiB here).
+CAPACITY = 50_000
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A stored state as a query returns it, and its embedding as stored."""
+
+    record: ExperienceRecord
+    embedding: bytes
+
+
+class RecordCache:
+    """States by id, valid at one count of the namespace's changes; safe to share between threads."""
+
+    def __init__(self, capacity: int = CAPACITY):
+        self.capacity = capacity
+        self.entries: OrderedDict[int, Cached] = OrderedDict()
+        self.valid_at: int | None = None
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lookup(self, changes: int, ids: Sequence[int]) -> tuple[dict[int, Cached], list[int]]:
+        """(the states held of `ids`, the ids missing) for a reader that saw `changes`; a count
+        other than the cache's empties it first."""
+        with self.lock:
+            if changes != self.valid_at:
+                self.entries.clear()
+                self.valid_at = changes
+            found: dict[int, Cached] = {}
+            missing: list[int] = []
+            for state_id in ids:
+                entry = self.entries.get(state_id)
+                if entry is None:
+                    missing.append(state_id)
+                else:
+                    self.entries.move_to_end(state_id)
+                    found[state_id] = entry
+            return found, missing
+
+    def put(self, changes: int, entries: Iterable[Cached]) -> None:
+        """Keep states read at `changes`, unless the cache has moved on since."""
+        with self.lock:
+            if changes != self.valid_at:
+                return
+            for entry in entries:
+                self.entries[entry.record.id] = entry
+            while len(self.entries) > self.capacity:
+                self.entries.popitem(last=False)
+
+    def committed(self, changes: int, changed: Iterable[int] | None) -> None:
+        """After this store committed a write transaction counted as `changes`: take out the states it
+        `changed` if the cache was valid just before it, else (or if `changed` is unknown) empty it."""
+        with self.lock:
+            if changed is not None and self.valid_at == changes - 1:
+                for state_id in changed:
+                    self.entries.pop(state_id, None)
+                self.valid_at = changes
+            else:
+                self.clear_locked()
+
+    def clear(self) -> None:
+        """Forget every state (after a transaction that did not commit)."""
+        with self.lock:
+            self.clear_locked()
+
+    def clear_locked(self) -> None:
+        """`clear`, with the lock held."""
+        self.entries.clear()
+        self.valid_at = None
+
+
+STATES = Experience.__table__
+ACTIONS = ActionValue.__table__
+# Built once: the statements of every query that misses the cache.
+STATE_ROWS = select(
+    STATES.c.id,
+    STATES.c.task,
+    STATES.c.observation,
+    STATES.c.available_actions,
+    STATES.c.extra,
+    STATES.c.visits,
+    STATES.c.last_reward,
+    STATES.c.total_reward,
+    STATES.c.action_history,
+    STATES.c.created_at,
+    STATES.c.updated_at,
+    STATES.c.embedding,
+).where(STATES.c.id.in_(bindparam("ids", expanding=True)))
+ACTION_ROWS = (
+    select(ACTIONS.c.experience_id, ACTIONS.c.action, ACTIONS.c.reason, ACTIONS.c.q, ACTIONS.c.reward,
+           ACTIONS.c.visits)
+    .where(ACTIONS.c.experience_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ACTIONS.c.id)
+)  # fmt: skip
+
+
+def fetch(session: Session, ids: Sequence[int]) -> list[Cached]:
+    """The stored states of `ids` that exist, with their actions (two queries, no ORM objects)."""
+    connection = session.connection()
+    actions: dict[int, list[ActionRecord]] = {}
+    for a in connection.execute(ACTION_ROWS, {"ids": list(ids)}):
+        actions.setdefault(a[0], []).append(ActionRecord(a[1], a[2], a[3], a[4], a[5]))
+    return [
+        Cached(
+            ExperienceRecord(
+                id=r.id,
+                task=r.task,
+                observation=r.observation,
+                available_actions=tuple(r.available_actions),
+                extra=r.extra,
+                visits=r.visits,
+                last_reward=r.last_reward,
+                total_reward=r.total_reward,
+                action_history=tuple(r.action_history),
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                actions=tuple(actions.get(r.id, ())),
+            ),
+            r.embedding,
+        )
+        for r in connection.execute(STATE_ROWS, {"ids": list(ids)})
+    ]

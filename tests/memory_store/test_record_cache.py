@@ -1,0 +1,82 @@
+"""Cached rows behind `nearest`: used while the namespace is unchanged, never stale after a write by
+this store, another store, a hand edit or a failed transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memory_store import ExperienceStore, StoreConfig, Update
+from memory_store.admin.editing import delete_state, set_q
+
+TASK = "Find the key."
+HALL = "You are in a hall."
+
+
+def update(observation: str, action: str, target: float) -> Update:
+    """An update in the test task."""
+    return Update(TASK, observation, action, target=target, reward=target)
+
+
+def q_seen(store: ExperienceStore, observation: str = HALL, action: str = "go north") -> float:
+    """Q of an action of the state `nearest` ranks first for `observation`."""
+    hit = store.top_k(TASK, observation, k=1)[0].experience
+    assert hit.observation == observation
+    return hit.action(action).q
+
+
+@pytest.fixture
+def config(db_url: str, index_dir: Path) -> StoreConfig:
+    return StoreConfig(url=db_url, index_dir=index_dir)
+
+
+@pytest.fixture
+def store(config, embedder):
+    with ExperienceStore.open(config, embedder=embedder) as opened:
+        opened.apply([update(HALL, "go north", 1.0), update("A dark cellar.", "light lamp", 0.5)])
+        yield opened
+
+
+def test_a_repeated_query_is_answered_from_the_cache_without_a_transaction(store, monkeypatch):
+    first = store.top_k(TASK, HALL, k=2)
+    assert len(store.cached) == 2
+    monkeypatch.setattr(store, "read", lambda work: pytest.fail("the cached query opened a transaction"))
+    assert store.top_k(TASK, HALL, k=2) == first
+
+
+def test_this_stores_own_update_is_seen_at_once(store):
+    assert q_seen(store) == 1.0
+    store.apply([update(HALL, "go north", 0.0)])
+    # Only the changed state left the cache: the other is still held.
+    assert [entry.record.observation for entry in store.cached.entries.values()] == ["A dark cellar."]
+    assert q_seen(store) == pytest.approx(0.5)
+
+
+def test_an_update_by_another_store_on_the_database_is_seen(store, config, embedder):
+    assert q_seen(store) == 1.0
+    with ExperienceStore.open(config, embedder=embedder) as other:
+        other.apply([update(HALL, "go north", 0.0)])
+    assert q_seen(store) == pytest.approx(0.5)
+
+
+def test_a_hand_edit_and_a_delete_are_seen(store):
+    state_id = store.top_k(TASK, HALL, k=1)[0].experience.id
+    set_q(store, state_id, "go north", 7.0)
+    assert q_seen(store) == 7.0
+    delete_state(store, state_id)
+    assert [r.experience.observation for r in store.top_k(TASK, HALL, k=2)] == ["A dark cellar."]
+
+
+def test_a_transaction_that_fails_leaves_nothing_it_read_in_the_cache(store):
+    q_seen(store)
+
+    def change_then_fail(tx) -> None:
+        tx.apply([update(HALL, "go north", -5.0)])
+        tx.nearest(store.embed(TASK, HALL), k=2)  # reads the uncommitted value
+        raise RuntimeError("the caller gave up")
+
+    with pytest.raises(RuntimeError):
+        store.transaction(change_then_fail)
+    assert len(store.cached) == 0
+    assert q_seen(store) == 1.0

@@ -153,7 +153,8 @@ def writes(section: dict[str, Any]) -> list[str]:
     lines = [
         f"Each writer is a process with its own store, applying {p['updates_per_writer']} updates in "
         f"`ExperienceStore.apply` transactions of {sizes} updates, to {p['states_per_writer']} states per "
-        f"writer shared by all writers ({p['new_state_fraction']:.0%} create new states). p50/p99: per "
+        f"writer shared by all writers ({p['new_state_fraction']:.0%} create new states, their texts "
+        "embedded before timing as an agent's retrieval embeds them). p50/p99: per "
         "transaction. `no lost updates`: the visits summed over all states and actions afterwards equal "
         "the updates applied.",
         "",

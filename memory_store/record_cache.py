@@ -127,22 +127,6 @@ def fetch(session: Session, ids: Sequence[int]) -> list[Cached]:
     for a in connection.execute(ACTION_ROWS, {"ids": list(ids)}):
         actions.setdefault(a[0], []).append(ActionRecord(a[1], a[2], a[3], a[4], a[5]))
     return [
-        Cached(
-            ExperienceRecord(
-                id=r.id,
-                task=r.task,
-                observation=r.observation,
-                available_actions=tuple(r.available_actions),
-                extra=r.extra,
-                visits=r.visits,
-                last_reward=r.last_reward,
-                total_reward=r.total_reward,
-                action_history=tuple(r.action_history),
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-                actions=tuple(actions.get(r.id, ())),
-            ),
-            r.embedding,
-        )
+        Cached(ExperienceRecord.of(r, actions.get(r.id, ())), r.embedding)
         for r in connection.execute(STATE_ROWS, {"ids": list(ids)})
     ]

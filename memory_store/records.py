@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy import Row
 
 from memory_store.db.models import ActionValue, Eviction, Experience
 
@@ -78,8 +79,8 @@ class ExperienceRecord:
     actions: tuple[ActionRecord, ...] = field(default=())
 
     @classmethod
-    def of(cls, row: Experience) -> ExperienceRecord:
-        """Copy an ORM row and its actions."""
+    def of(cls, row: Experience | Row, actions: Sequence[ActionRecord] | None = None) -> ExperienceRecord:
+        """Copy an ORM row and its actions, or a result row of the same columns and `actions`."""
         return cls(
             id=row.id,
             task=row.task,
@@ -92,7 +93,7 @@ class ExperienceRecord:
             action_history=tuple(row.action_history),
             created_at=row.created_at,
             updated_at=row.updated_at,
-            actions=tuple(ActionRecord.of(action) for action in row.actions),
+            actions=tuple(actions if actions is not None else (ActionRecord.of(a) for a in row.actions)),
         )
 
     def action(self, name: str) -> ActionRecord | None:

@@ -155,9 +155,11 @@ ADD_ACTION = insert(ACTIONS)
 def load_touched(session: Session, namespace_id: int, keys: Sequence[str]) -> dict[str, StateRow]:
     """The stored states among `keys` (state hashes) with their actions, by hash, locked against
     other writers in id order (so concurrent writers lock shared rows in the same order)."""
+    # Core statements on the session's connection: no ORM objects, none of the ORM's overhead.
+    connection = session.connection()
     found: dict[str, StateRow] = {}
     for start in range(0, len(keys), CHUNK):
-        for r in session.execute(
+        for r in connection.execute(
             LOCK, {"namespace": namespace_id, "keys": list(keys[start : start + CHUNK])}
         ):
             found[r.state_hash] = StateRow(
@@ -166,7 +168,7 @@ def load_touched(session: Session, namespace_id: int, keys: Sequence[str]) -> di
     by_id = {state.id: state for state in found.values()}
     ids = list(by_id)
     for start in range(0, len(ids), CHUNK):
-        for a in session.execute(LOAD_ACTIONS, {"ids": ids[start : start + CHUNK]}):
+        for a in connection.execute(LOAD_ACTIONS, {"ids": ids[start : start + CHUNK]}):
             by_id[a.experience_id].actions[a.action_hash] = ActionRow(
                 a.action, a.reason, a.q, a.reward, a.visits, stored=True
             )
@@ -176,13 +178,14 @@ def load_touched(session: Session, namespace_id: int, keys: Sequence[str]) -> di
 def write_touched(session: Session, states: Sequence[StateRow]) -> None:
     """Write what changed in `states` since the last write: dropped actions, then state statistics,
     changed actions and new ones, one statement each (executed for many rows)."""
+    connection = session.connection()
     dropped = [(s.id, key) for s in states for key in s.dropped]
     if dropped:
         pair = tuple_(ACTIONS.c.experience_id, ACTIONS.c.action_hash)
-        session.execute(delete(ACTIONS).where(pair.in_(dropped)))
+        connection.execute(delete(ACTIONS).where(pair.in_(dropped)))
     changed = [s for s in states if s.changed]
     if changed:
-        session.execute(
+        connection.execute(
             SET_STATS,
             [
                 {"b_id": s.id, "b_updated_at": s.updated_at}
@@ -197,18 +200,18 @@ def write_touched(session: Session, states: Sequence[StateRow]) -> None:
             if getattr(s, column) is not None
         ]
         if given:
-            session.execute(statement, given)
+            connection.execute(statement, given)
     touched = [(s.id, key, a) for s in changed for key, a in s.actions.items() if a.changed]
     old = [{"b_state": i, "b_hash": key, "b_updated_at": a.updated_at}
            | {f"b_{n}": getattr(a, n) for n in ACTION_VALUES.split()}
            for i, key, a in touched if a.stored]  # fmt: skip
     if old:
-        session.execute(SET_ACTION, old)
+        connection.execute(SET_ACTION, old)
     new = [{"experience_id": i, "action_hash": key, "action": a.action, "updated_at": a.updated_at}
            | {n: getattr(a, n) for n in ACTION_VALUES.split()}
            for i, key, a in touched if not a.stored]  # fmt: skip
     if new:
-        session.execute(ADD_ACTION, new)
+        connection.execute(ADD_ACTION, new)
     for s in states:
         s.changed, s.dropped = False, []
         s.available_actions = s.extra = None

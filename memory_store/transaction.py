@@ -20,7 +20,6 @@ from memory_store.db.models import (
     ActionValue,
     Eviction,
     Experience,
-    Namespace,
     observation_hash,
     state_hash,
 )
@@ -37,7 +36,7 @@ from memory_store.records import (
 )
 from memory_store.vectors.eviction import NearestPairs
 from memory_store.vectors.sync import SyncPoint, count_change, count_write, counters
-from memory_store.writes import apply_updates, put_states
+from memory_store.writes import apply_updates, locked_namespace, put_states
 
 if TYPE_CHECKING:
     from memory_store.store import ExperienceStore
@@ -275,7 +274,7 @@ class StoreTransaction:
         """Delete states of this namespace by id (their actions go with them); return how many."""
         self.require_writing("deleting states")
         session = self.session
-        session.get_one(Namespace, self.namespace_id, with_for_update=True)
+        locked_namespace(session, self.namespace_id)
         ids = list(
             session.scalars(
                 select(Experience.id).where(

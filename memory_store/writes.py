@@ -25,7 +25,10 @@ Embed = Callable[[Update], np.ndarray]
 
 def locked_namespace(session: Session, namespace_id: int) -> Namespace:
     """The namespace row, locked: inserting or evicting states changes its counters."""
-    return session.get_one(Namespace, namespace_id, with_for_update=True, populate_existing=True)
+    # FOR NO KEY UPDATE on PostgreSQL: writers that hold it still exclude each other, but not a
+    # writer inserting a row that refers to the namespace (its count of changes, at the end).
+    lock = {"key_share": True}
+    return session.get_one(Namespace, namespace_id, with_for_update=lock, populate_existing=True)
 
 
 def insert_state(
@@ -95,7 +98,9 @@ def apply_updates(
     keys = [state_hash(item.task, item.observation) for item in updates]
     states = load_touched(session, namespace_id, list(dict.fromkeys(keys)))
     max_actions = (
-        namespace.max_actions if namespace is not None else session.scalar(MAX_ACTIONS, {"id": namespace_id})
+        namespace.max_actions
+        if namespace is not None
+        else session.connection().scalar(MAX_ACTIONS, {"id": namespace_id})
     )
     for key, item in zip(keys, updates, strict=True):
         state = states.get(key)

@@ -4,11 +4,12 @@ lost.
 
 Each writer is a spawned process with its own store and the default MiniLM embedder; states shared
 by all writers are created before timing, and each writer applies its updates to random ones of
-them, a small share to new states (embedded on the spot). Only the update loops are timed, from a
-common barrier; updates/s counts all updates, p50/p99 are the latencies of transactions (with one
-update: of those to existing states), new-state p50 that of one-update transactions creating a
-state. `no_lost_updates`: the visits summed over
-all action values and over all states both equal the updates applied (seeding included).
+them, a small share to new states (their texts embedded before timing, as an agent embeds each
+observation to retrieve for it before the update that stores it: the embedder's cache answers).
+Only the update loops are timed, from a common barrier; updates/s counts all updates, p50/p99 are
+the latencies of transactions (with one update: of those to existing states), new-state p50 that of
+one-update transactions creating a state. `no_lost_updates`: the visits summed over all action
+values and over all states both equal the updates applied (seeding included).
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ whether a saved index holds this database's vectors (`index_file.py`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Insert, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -107,30 +108,53 @@ def counters(session: Session, namespace_id: int) -> Counters:
     return Counters(int(row[0]), int(row[1]), row[2] or "", int(row[3]))
 
 
-def count_change(session: Session, namespace_id: int, *, inserted: int = 0, deleted: int = 0) -> None:
-    """Count states inserted and deleted in this transaction, under a new generation."""
-    session.execute(
-        update(Namespace)
-        .where(Namespace.id == namespace_id)
-        .values(
-            states_inserted=Namespace.states_inserted + inserted,
-            states_deleted=Namespace.states_deleted + deleted,
-            generation=new_generation(),
-        )
+# Counts inserted and deleted states under a new generation: a Core statement on the table (an ORM
+# update would also look for the namespace's object in the session to change it).
+COUNT_CHANGE = (
+    update(NAMESPACES)
+    .where(NAMESPACES.c.id == bindparam("b_id"))
+    .values(
+        states_inserted=NAMESPACES.c.states_inserted + bindparam("b_inserted"),
+        states_deleted=NAMESPACES.c.states_deleted + bindparam("b_deleted"),
+        generation=bindparam("b_generation"),
     )
+)
+
+
+def count_change(session: Session, namespace_id: int, *, inserted: int = 0, deleted: int = 0) -> None:
+    """Count states inserted and deleted in this transaction, under a new generation (a namespace
+    object the session holds is stale afterwards: refresh it to read the counters)."""
+    session.connection().execute(
+        COUNT_CHANGE,
+        {
+            "b_id": namespace_id,
+            "b_inserted": inserted,
+            "b_deleted": deleted,
+            "b_generation": new_generation(),
+        },
+    )
+
+
+def count_statement(upsert: Callable[..., Insert]) -> Insert:
+    """`count_write`'s statement in one dialect: a slot's row made at 1 or counted up by 1."""
+    return (
+        upsert(CHANGES)
+        .values(namespace_id=bindparam("id"), slot=bindparam("slot"), count=1)
+        .on_conflict_do_update(index_elements=["namespace_id", "slot"], set_={"count": CHANGES.c.count + 1})
+    )
+
+
+COUNT = {"sqlite": count_statement(sqlite_insert), "postgresql": count_statement(postgresql_insert)}
 
 
 def count_write(session: Session, namespace_id: int, slot: int) -> int:
     """Count one write transaction in the namespace, in the writer's `slot`; return the namespace's
     count as this transaction now sees it. Run it last: on PostgreSQL the slot's row stays locked
     until the commit."""
-    upsert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    session.execute(
-        upsert(NamespaceChange)
-        .values(namespace_id=namespace_id, slot=slot, count=1)
-        .on_conflict_do_update(index_elements=["namespace_id", "slot"], set_={"count": CHANGES.c.count + 1})
-    )
-    return int(session.connection().execute(COUNTERS, {"id": namespace_id}).one()[3])
+    connection = session.connection()
+    params = {"id": namespace_id, "slot": slot}
+    connection.execute(COUNT[connection.dialect.name], params)
+    return int(connection.execute(COUNTERS, params).one()[3])
 
 
 def decode(blob: bytes, dim: int, state_id: int) -> np.ndarray:

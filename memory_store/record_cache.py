@@ -34,24 +34,30 @@ class Cached:
 
 
 class RecordCache:
-    """States by id, valid at one count of the namespace's changes; safe to share between threads."""
+    """States by id, and which states a situation key names (`ExperienceStore.situation_key`), valid at
+    one count of the namespace's changes; safe to share between threads."""
 
     def __init__(self, capacity: int = CAPACITY):
         self.capacity = capacity
         self.entries: OrderedDict[int, Cached] = OrderedDict()
+        # Situation key -> the ids of its states, oldest first (none: nothing stored reads so).
+        self.situations: dict[str, tuple[int, ...]] = {}
         self.valid_at: int | None = None
         self.lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    def validate(self, changes: int) -> None:
+        """For a reader that saw `changes`, with the lock held: a count other than the cache's empties it."""
+        if changes != self.valid_at:
+            self.clear_locked()
+            self.valid_at = changes
+
     def lookup(self, changes: int, ids: Sequence[int]) -> tuple[dict[int, Cached], list[int]]:
-        """(the states held of `ids`, the ids missing) for a reader that saw `changes`; a count
-        other than the cache's empties it first."""
+        """(the states held of `ids`, the ids missing) for a reader that saw `changes`."""
         with self.lock:
-            if changes != self.valid_at:
-                self.entries.clear()
-                self.valid_at = changes
+            self.validate(changes)
             found: dict[int, Cached] = {}
             missing: list[int] = []
             for state_id in ids:
@@ -63,55 +69,102 @@ class RecordCache:
                     found[state_id] = entry
             return found, missing
 
-    def put(self, changes: int, entries: Iterable[Cached]) -> None:
-        """Keep states read at `changes`, unless the cache has moved on since."""
+    def situation(self, changes: int, key: str) -> list[ExperienceRecord] | None:
+        """The states of a situation key for a reader that saw `changes`, or None if not all are held."""
+        with self.lock:
+            self.validate(changes)
+            ids = self.situations.get(key)
+            if ids is None or any(state_id not in self.entries for state_id in ids):
+                return None
+            return [self.entries[state_id].record for state_id in ids]
+
+    def put(self, changes: int, entries: Iterable[Cached], *, key: str | None = None) -> None:
+        """Keep states read at `changes` (all the states of situation `key`, if given), unless the
+        cache has moved on since."""
         with self.lock:
             if changes != self.valid_at:
                 return
+            entries = list(entries)
             for entry in entries:
                 self.entries[entry.record.id] = entry
+            if key is not None:
+                if len(self.situations) >= self.capacity:
+                    self.situations.clear()
+                self.situations[key] = tuple(entry.record.id for entry in entries)
             while len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
 
-    def committed(self, changes: int, changed: Iterable[int] | None) -> None:
+    def committed(self, changes: int, changed: Iterable[int] | None, keys: Iterable[str] = ()) -> None:
         """After this store committed a write transaction counted as `changes`: take out the states it
-        `changed` if the cache was valid just before it, else (or if `changed` is unknown) empty it."""
+        `changed` and the situation `keys` it wrote (they may name new states) if the cache was valid
+        just before it, else (or if `changed` is unknown) empty it."""
         with self.lock:
             if changed is not None and self.valid_at == changes - 1:
                 for state_id in changed:
                     self.entries.pop(state_id, None)
+                for key in keys:
+                    self.situations.pop(key, None)
                 self.valid_at = changes
             else:
                 self.clear_locked()
+                self.valid_at = None
 
     def clear(self) -> None:
         """Forget every state (after a transaction that did not commit)."""
         with self.lock:
             self.clear_locked()
+            self.valid_at = None
 
     def clear_locked(self) -> None:
-        """`clear`, with the lock held."""
+        """Forget every state and situation, with the lock held."""
         self.entries.clear()
-        self.valid_at = None
+        self.situations.clear()
+
+
+class Unchanged:
+    """The cache as a write transaction may read it: without the states and situations it changed (it
+    must see its own changes, which the cache does not hold), and keeping nothing it reads."""
+
+    def __init__(self, cache: RecordCache, changed: set[int], keys: set[str]):
+        self.cache, self.changed, self.keys = cache, changed, keys
+
+    def lookup(self, changes: int, ids: Sequence[int]) -> tuple[dict[int, Cached], list[int]]:
+        """`RecordCache.lookup`, the changed states counted missing."""
+        held, missing = self.cache.lookup(changes, [i for i in ids if i not in self.changed])
+        return held, [i for i in ids if i not in held]
+
+    def situation(self, changes: int, key: str) -> list[ExperienceRecord] | None:
+        """`RecordCache.situation`, unless the transaction wrote to it or changed one of its states."""
+        if key in self.keys:
+            return None
+        found = self.cache.situation(changes, key)
+        return None if found is None or any(r.id in self.changed for r in found) else found
+
+    def put(self, changes: int, entries: Iterable[Cached], *, key: str | None = None) -> None:
+        """Keep nothing: what it reads may hold its own changes."""
 
 
 STATES = Experience.__table__
 ACTIONS = ActionValue.__table__
 # Built once: the statements of every query that misses the cache.
-STATE_ROWS = select(
-    STATES.c.id,
-    STATES.c.task,
-    STATES.c.observation,
-    STATES.c.available_actions,
-    STATES.c.extra,
-    STATES.c.visits,
-    STATES.c.last_reward,
-    STATES.c.total_reward,
-    STATES.c.action_history,
-    STATES.c.created_at,
-    STATES.c.updated_at,
-    STATES.c.embedding,
-).where(STATES.c.id.in_(bindparam("ids", expanding=True)))
+STATE_ROWS = (
+    select(
+        STATES.c.id,
+        STATES.c.task,
+        STATES.c.observation,
+        STATES.c.available_actions,
+        STATES.c.extra,
+        STATES.c.visits,
+        STATES.c.last_reward,
+        STATES.c.total_reward,
+        STATES.c.action_history,
+        STATES.c.created_at,
+        STATES.c.updated_at,
+        STATES.c.embedding,
+    )
+    .where(STATES.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(STATES.c.id)
+)
 ACTION_ROWS = (
     select(ACTIONS.c.experience_id, ACTIONS.c.action, ACTIONS.c.reason, ACTIONS.c.q, ACTIONS.c.reward,
            ACTIONS.c.visits)
@@ -121,7 +174,7 @@ ACTION_ROWS = (
 
 
 def fetch(session: Session, ids: Sequence[int]) -> list[Cached]:
-    """The stored states of `ids` that exist, with their actions (two queries, no ORM objects)."""
+    """The stored states of `ids` that exist, by id, with their actions (two queries, no ORM objects)."""
     connection = session.connection()
     actions: dict[int, list[ActionRecord]] = {}
     for a in connection.execute(ACTION_ROWS, {"ids": list(ids)}):

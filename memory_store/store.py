@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from memory_store.averaging import Averaging
 from memory_store.config import DEFAULT_URL, Capacity, StoreConfig
 from memory_store.db.database import Database, parse_url
-from memory_store.db.models import state_hash
+from memory_store.db.models import observation_hash, state_hash
 from memory_store.db.namespaces import NamespaceInfo, open_namespace, set_capacity
 from memory_store.db.schema import ensure_current
 from memory_store.limits import check_snapshot, check_unicode, check_update
 from memory_store.record_cache import Cached, RecordCache
 from memory_store.records import EvictionRecord, ExperienceRecord, Outcome, Retrieved, StateSnapshot, Update
-from memory_store.transaction import StoreTransaction, check_rule
+from memory_store.transaction import StoreTransaction, bootstrap_value, check_rule
 from memory_store.vectors.embedder import Embedder, default_embedder, state_text
 from memory_store.vectors.eviction import NearestPairs
 from memory_store.vectors.index import VectorIndex, check_vectors, normalized
@@ -30,6 +30,7 @@ from memory_store.vectors.index_file import IndexFile, database_index_dir
 from memory_store.vectors.sync import (
     CHANGE_SLOTS,
     COUNTERS,
+    Counters,
     Recorder,
     SyncPoint,
     VectorMirror,
@@ -252,16 +253,21 @@ class ExperienceStore:
         """The k stored states most similar to a query vector."""
         return self.nearest_cached(vector, k) or self.read(lambda tx: tx.nearest(vector, k))
 
+    def peek_counters(self) -> Counters | None:
+        """The namespace's counters, read by one statement outside any transaction (None if that failed)."""
+        row = self.db.peek(COUNTERS, {"id": self.namespace.id})
+        return Counters.of(row) if row is not None else None
+
     def nearest_cached(self, vector: np.ndarray, k: int) -> list[Retrieved] | None:
         """`nearest` from the index and the cached rows alone, after one statement that finds the
         namespace unchanged since they were read; None when it changed or a row is not cached."""
         if k <= 0 or self.point is None:
             return None
-        now = self.db.peek(COUNTERS, {"id": self.namespace.id})
-        if now is None or now[2] != self.point.counters.generation:
+        now = self.peek_counters()
+        if now is None or now.generation != self.point.counters.generation:
             return None
         query = self.query_vector(vector)
-        held, missing = self.cached.lookup(int(now[3]), self.candidates(query, k))
+        held, missing = self.cached.lookup(now.changes, self.candidates(query, k))
         return None if missing else self.ranked(query, held.values(), k)
 
     def query_vector(self, vector: np.ndarray) -> np.ndarray:
@@ -281,13 +287,27 @@ class ExperienceStore:
         found.sort(key=lambda r: (-r.similarity, r.experience.id))
         return found[:k]
 
+    def situation_key(self, task: str, observation: str) -> str:
+        """What names a situation to this namespace's retrieval (see StoreTransaction.same_situation)."""
+        if self.namespace.retrieval_text == "observation":
+            return "observation:" + observation_hash(observation)
+        return "state:" + state_hash(task, observation)
+
     def same_situation(self, task: str, observation: str) -> list[ExperienceRecord]:
-        """The stored states that read as (task, observation) (see StoreTransaction.same_situation)."""
+        """The stored states that read as (task, observation) (see StoreTransaction.same_situation);
+        from the cache alone when the namespace is unchanged since they were read."""
+        now = self.peek_counters()
+        if now is not None:
+            found = self.cached.situation(now.changes, self.situation_key(task, observation))
+            if found is not None:
+                return found
         return self.read(lambda tx: tx.same_situation(task, observation))
 
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
         """The bootstrap value max_a Q(s, a) of a state (see StoreTransaction.max_q)."""
-        return self.read(lambda tx: tx.max_q(task, observation, floor))
+        return bootstrap_value(
+            self.same_situation(task, observation), lambda: self.top_k(task, observation, k=1), floor
+        )
 
     def evictions(self) -> list[EvictionRecord]:
         """The eviction log of this namespace, oldest first."""
@@ -343,11 +363,13 @@ class ExperienceStore:
         keys = [state_hash(item.task, item.observation) for item in updates]
         known = self.stored_keys.issuperset(keys)
         vectors = {} if known else self.vectors_for(self.read(lambda tx: tx.new_states(updates)))
-        outcomes = self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
+        return self.transaction(lambda tx: tx.apply(updates, mode, lr, vectors))
+
+    def remember_stored(self, keys: Iterable[str]) -> None:
+        """Note state hashes a committed transaction stored (`stored_keys`)."""
         if len(self.stored_keys) > STORED_KEYS:
             self.stored_keys.clear()
-        self.stored_keys.update(key for key, o in zip(keys, outcomes, strict=True) if o.status == "updated")
-        return outcomes
+        self.stored_keys.update(keys)
 
     def delete(self, state_ids: Sequence[int]) -> int:
         """Delete states of this namespace by id (their actions go with them); return how many."""

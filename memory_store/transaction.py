@@ -8,11 +8,11 @@ and eviction structures is taken out again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from memory_store.averaging import Averaging
@@ -24,7 +24,7 @@ from memory_store.db.models import (
     state_hash,
 )
 from memory_store.errors import InvalidArgument, ReadOnlyTransaction
-from memory_store.record_cache import fetch
+from memory_store.record_cache import RecordCache, Unchanged, fetch
 from memory_store.records import (
     EvictionRecord,
     ExperienceRecord,
@@ -40,6 +40,17 @@ from memory_store.writes import apply_updates, locked_namespace, put_states
 
 if TYPE_CHECKING:
     from memory_store.store import ExperienceStore
+
+STATES = Experience.__table__
+# Built once: the lookups of `same_situation` by identity.
+STATE_ID = select(STATES.c.id).where(
+    STATES.c.namespace_id == bindparam("id"), STATES.c.state_hash == bindparam("hash")
+)
+OBSERVATION_IDS = (
+    select(STATES.c.id, STATES.c.observation)
+    .where(STATES.c.namespace_id == bindparam("id"), STATES.c.observation_hash == bindparam("hash"))
+    .order_by(STATES.c.id)
+)
 
 
 class StoreTransaction:
@@ -58,6 +69,8 @@ class StoreTransaction:
         self.siblings: list[StoreTransaction] = []
         # The states this transaction changed (None: it cannot say), and its count of changes.
         self.changed: set[int] | None = set()
+        self.changed_keys: set[str] = set()
+        self.stored: list[str] = []  # hashes of the states it updated, for `ExperienceStore.stored_keys`
         self.changes_after: int | None = None
 
     @property
@@ -86,6 +99,16 @@ class StoreTransaction:
         for sibling in self.siblings:
             sibling.undo()
 
+    @property
+    def cache(self) -> RecordCache | Unchanged:
+        """The store's cached rows, less what this transaction changed in the namespace (all of them
+        if it cannot say what)."""
+        if self.changed == set() and not self.changed_keys:
+            return self.store.cached
+        if self.changed is None:
+            return Unchanged(RecordCache(capacity=0), set(), set())
+        return Unchanged(self.store.cached, self.changed, self.changed_keys)
+
     def changed_states(self, state_ids: Sequence[int] | None) -> None:
         """Note states this transaction changes (None: some it cannot name)."""
         if state_ids is None:
@@ -102,7 +125,8 @@ class StoreTransaction:
         """After the commit: move the cached rows past this transaction's changes."""
         for tx in (self, *self.siblings):
             if tx.changes_after is not None:
-                tx.store.cached.committed(tx.changes_after, tx.changed)
+                tx.store.cached.committed(tx.changes_after, tx.changed, tx.changed_keys)
+            tx.store.remember_stored(tx.stored)
 
     # Reading
 
@@ -136,10 +160,10 @@ class StoreTransaction:
         query = store.query_vector(vector)
         changes = self.refresh_index().counters.changes
         wanted = store.candidates(query, k)
-        held, missing = store.cached.lookup(changes, wanted)
+        held, missing = self.cache.lookup(changes, wanted)
         if missing:
             fetched = fetch(self.session, missing)
-            store.cached.put(changes, fetched)
+            self.cache.put(changes, fetched)
             held.update((entry.record.id, entry) for entry in fetched)
         if len(held) < len(wanted):
             store.index_outdated()  # the index held states the database no longer has
@@ -149,35 +173,30 @@ class StoreTransaction:
         """The stored states that read as (task, observation) to this namespace's retrieval: the state
         itself, and where retrieval reads the observation alone, every state with this observation
         (the same surroundings in another task). Found by identity, oldest first."""
-        if self.store.namespace.retrieval_text != "observation":
-            record = self.get(task, observation)
-            return [record] if record is not None else []
-        rows = self.session.scalars(
-            select(Experience)
-            .where(
-                Experience.namespace_id == self.namespace_id,
-                Experience.observation_hash == observation_hash(observation),
+        store = self.store
+        key = store.situation_key(task, observation)
+        changes = counters(self.session, self.namespace_id).changes
+        found = self.cache.situation(changes, key)
+        if found is not None:
+            return found
+        if store.namespace.retrieval_text != "observation":
+            params = {"id": self.namespace_id, "hash": state_hash(task, observation)}
+            ids = self.session.connection().scalars(STATE_ID, params).all()
+        else:
+            rows = self.session.connection().execute(
+                OBSERVATION_IDS, {"id": self.namespace_id, "hash": observation_hash(observation)}
             )
-            .order_by(Experience.id)
-            .options(selectinload(Experience.actions))
-        )
-        # A hash names its text; the comparison only guards against a collision.
-        return [ExperienceRecord.of(row) for row in rows if row.observation == observation]
+            # A hash names its text; the comparison only guards against a collision.
+            ids = [state_id for state_id, text in rows if text == observation]
+        fetched = fetch(self.session, ids) if ids else []
+        self.cache.put(changes, fetched, key=key)
+        return [entry.record for entry in fetched]
 
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
-        """max_a Q(s, a) for bootstrapping: over the states that read as s (`same_situation`, their
-        values pooled), else of the most similar stored state.
-
-        0 when the memory is empty, or when the most similar state is less similar than `floor`.
-        """
-        same = self.same_situation(task, observation)
-        if not same:
-            hits = self.top_k(task, observation, k=1)
-            if not hits or (floor is not None and hits[0].similarity < floor):
-                return 0.0
-            same = [hits[0].experience]
-        values = pooled(same)
-        return max((value.q for value in values.values()), default=0.0)
+        """max_a Q(s, a) for bootstrapping (see `bootstrap_value`)."""
+        return bootstrap_value(
+            self.same_situation(task, observation), lambda: self.top_k(task, observation, k=1), floor
+        )
 
     def records(self) -> list[ExperienceRecord]:
         """Every state of the namespace with its actions, oldest first."""
@@ -234,8 +253,11 @@ class StoreTransaction:
         """Apply updates in order; `vectors` are precomputed embeddings of new states (else embedded here)."""
         self.require_writing("applying updates")
         check_rule(mode, lr)
+        keys = [state_hash(u.task, u.observation) for u in updates]
         if vectors is None:
-            vectors = self.store.vectors_for(self.new_states(updates))
+            # States the store has seen stored need no vector (one deleted since is embedded inside).
+            known = self.store.stored_keys.issuperset(keys)
+            vectors = {} if known else self.store.vectors_for(self.new_states(updates))
         outcomes = apply_updates(
             self.session,
             self.namespace_id,
@@ -247,6 +269,8 @@ class StoreTransaction:
             lr,
         )
         self.changed_states([i for o in outcomes for i in (o.state_id, o.evicted_state_id) if i is not None])
+        self.changed_keys.update(self.store.situation_key(u.task, u.observation) for u in updates)
+        self.stored.extend(key for key, o in zip(keys, outcomes, strict=True) if o.status == "updated")
         return outcomes
 
     def put(self, snapshots: Sequence[StateSnapshot], replace: bool = False) -> int:
@@ -266,6 +290,9 @@ class StoreTransaction:
         """The same transaction seen from another namespace of the same database (double Q tables)."""
         if store.db is not self.store.db:
             raise InvalidArgument("namespaces in one transaction must share one database connection")
+        for other in self.siblings:
+            if other.store is store:  # one per namespace, so that what it changed is kept in one place
+                return other
         other = StoreTransaction(store, self.session, writing=self.writing)
         self.siblings.append(other)
         return other
@@ -288,6 +315,23 @@ class StoreTransaction:
             session.execute(delete(Experience).where(Experience.id.in_(ids)))
             count_change(session, self.namespace_id, deleted=len(ids))
         return len(ids)
+
+
+def bootstrap_value(
+    same: Sequence[ExperienceRecord], nearest: Callable[[], Sequence[Retrieved]], floor: float | None
+) -> float:
+    """max_a Q(s, a) for bootstrapping: over the states that read as s (`same`, their values pooled),
+    else of the most similar stored state (`nearest()`, asked only then).
+
+    0 when the memory is empty, or when the most similar state is less similar than `floor`.
+    """
+    if not same:
+        hits = nearest()
+        if not hits or (floor is not None and hits[0].similarity < floor):
+            return 0.0
+        same = [hits[0].experience]
+    values = pooled(same)
+    return max((value.q for value in values.values()), default=0.0)
 
 
 def check_rule(mode: Averaging | str, lr: float) -> None:

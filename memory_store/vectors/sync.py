@@ -75,6 +75,11 @@ class Counters:
     generation: str
     changes: int
 
+    @classmethod
+    def of(cls, row: tuple) -> Counters:
+        """From a row of `COUNTERS`."""
+        return cls(int(row[0]), int(row[1]), row[2] or "", int(row[3]))
+
     @property
     def states(self) -> int:
         """How many states the namespace holds."""
@@ -104,8 +109,7 @@ COUNTERS = select(
 
 def counters(session: Session, namespace_id: int) -> Counters:
     """The namespace's counters as this transaction sees them."""
-    row = session.connection().execute(COUNTERS, {"id": namespace_id}).one()
-    return Counters(int(row[0]), int(row[1]), row[2] or "", int(row[3]))
+    return Counters.of(session.connection().execute(COUNTERS, {"id": namespace_id}).one())
 
 
 # Counts inserted and deleted states under a new generation: a Core statement on the table (an ORM

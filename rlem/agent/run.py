@@ -95,9 +95,7 @@ def play(
                 )
                 advance()
                 slots[slots.index(slot)] = start(slot.env)
-            else:
-                # The next observation is known now: its update goes in before the next slot's step.
-                slot.episode.feed(result.observation.text, done=False)
+        # The transitions of the episodes that go on are fed at the next act_many: in one transaction.
 
 
 class Run:

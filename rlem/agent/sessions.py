@@ -113,11 +113,7 @@ class Episode:
 
     def feed(self, next_observation: str, *, done: bool) -> None:
         """Hand the awaited transition to the learning rule now that its next observation is known."""
-        learning = self.agent.learning
-        if self.pending and self.learner is not None and learning is not None:
-            seq = learning.observe(self.learner, self.steps[-1].transition(), next_observation, done=done)
-            self.steps[-1] = self.steps[-1].model_copy(update={"seq": seq})
-        self.pending = False
+        self.agent.feed_many([(self, next_observation)], done=done)
 
     def end(
         self, observation: str = "", actions: Sequence[str] = (), *, success: bool = False
@@ -238,9 +234,9 @@ class RLEMAgent:
         checked = [check_request(episode, observation, actions) for episode, observation, actions in requests]
         if len({id(episode) for episode, _, _ in checked}) != len(checked):
             raise SessionError("act_many takes each episode once per call")
-        for episode, observation, _ in checked:
-            episode.feed(observation, done=False)
+        # Embedded first: bootstrapping from a state not stored yet looks for the nearest by its text.
         self.viewer.prefetch([(episode.task, observation) for episode, observation, _ in checked])
+        self.feed_many([(episode, observation) for episode, observation, _ in checked], done=False)
         situations = [
             self.viewer.situation(
                 episode.task,
@@ -259,6 +255,20 @@ class RLEMAgent:
             episode.advice.append(followed_advice(situation.encouraged, decision))
             episode.asked = (observation, actions)
         return [Turn(d, s) for d, s in zip(decisions, situations, strict=True)]
+
+    def feed_many(self, fed: Sequence[tuple[Episode, str]], *, done: bool) -> None:
+        """Hand each episode's awaited transition, now that its next observation is known, to the
+        learning rule: the updates they make due in one transaction."""
+        learning = self.learning
+        due = [(e, o) for e, o in fed if e.pending and e.learner is not None] if learning is not None else []
+        if due:
+            seqs = learning.observe_many(  # type: ignore[union-attr]
+                [(e.learner, e.steps[-1].transition(), o) for e, o in due], done=done
+            )
+            for (episode, _), seq in zip(due, seqs, strict=True):
+                episode.steps[-1] = episode.steps[-1].model_copy(update={"seq": seq})
+        for episode, _ in fed:
+            episode.pending = False
 
     def decide(
         self, situations: list[Situation], training: list[bool], explore: list[float]

@@ -65,6 +65,24 @@ class Learning:
         learner.observe(self.live, step, next_observation, done)
         return self.tick()
 
+    def observe_many(self, fed: Sequence[tuple[EpisodeLearner, Step, str]], *, done: bool) -> list[int]:
+        """Feed one transition of each of several episodes, in order, the updates they make due in one
+        transaction (each reads the memory as the ones before it left it, as if fed one by one).
+        Returns their sequence numbers."""
+        if len(fed) == 1:
+            return [self.observe(*fed[0], done=done)]
+        marks = [len(learner.steps) for learner, _, _ in fed]
+
+        def work(tx: StoreTransaction) -> int:
+            tables = self.tables(tx, self.live.turn)
+            for (learner, step, next_observation), mark in zip(fed, marks, strict=True):
+                del learner.steps[mark:]  # a retried transaction feeds the step again
+                learner.observe(tables, step, next_observation, done)
+            return tables.turn
+
+        self.live.turn = self.store.transaction(work)
+        return [self.tick() for _ in fed]
+
     def tables(self, tx: StoreTransaction, turn: int) -> Tables:
         """The Q table(s) seen through one transaction, the next update being number `turn`."""
         return Tables([tx] if self.second is None else [tx, tx.sibling(self.second)], turn=turn)

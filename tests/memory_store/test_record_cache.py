@@ -80,3 +80,33 @@ def test_a_transaction_that_fails_leaves_nothing_it_read_in_the_cache(store):
         store.transaction(change_then_fail)
     assert len(store.cached) == 0
     assert q_seen(store) == 1.0
+
+
+def test_a_transaction_reads_its_own_changes_not_the_cached_rows(store):
+    assert q_seen(store) == 1.0 and store.same_situation(TASK, HALL)  # both cached
+
+    def change_then_read(tx) -> tuple[float, float]:
+        tx.apply([update(HALL, "go north", 0.0)])
+        same = tx.same_situation(TASK, HALL)[0]
+        near = tx.nearest(store.embed(TASK, HALL), k=1)[0].experience
+        return same.action("go north").q, near.action("go north").q
+
+    assert store.transaction(change_then_read) == (pytest.approx(0.5), pytest.approx(0.5))
+
+
+def test_a_situation_once_missing_is_found_after_this_or_another_store_stores_it(store, config, embedder):
+    for room in ("A new room.", "Another room."):
+        assert store.same_situation(TASK, room) == []
+    store.apply([update("A new room.", "look", 1.0)])
+    with ExperienceStore.open(config, embedder=embedder) as other:
+        other.apply([update("Another room.", "look", 1.0)])
+    for room in ("A new room.", "Another room."):
+        assert [r.observation for r in store.same_situation(TASK, room)] == [room]
+        assert store.max_q(TASK, room) == 1.0
+
+
+def test_a_known_situation_is_answered_from_the_cache_without_a_transaction(store, monkeypatch):
+    first = store.same_situation(TASK, HALL)
+    monkeypatch.setattr(store, "read", lambda work: pytest.fail("the cached lookup opened a transaction"))
+    assert store.same_situation(TASK, HALL) == first
+    assert store.max_q(TASK, HALL) == 1.0

@@ -148,7 +148,16 @@ def count_statement(upsert: Callable[..., Insert]) -> Insert:
     )
 
 
-COUNT = {"sqlite": count_statement(sqlite_insert), "postgresql": count_statement(postgresql_insert)}
+SUM = (
+    select(func.coalesce(func.sum(CHANGES.c.count), 0))
+    .where(CHANGES.c.namespace_id == bindparam("id"))
+    .scalar_subquery()
+)
+# PostgreSQL counts and reads the sum in one round trip: the statement sees the table as it was
+# before its own upsert (that is how a data-changing CTE works there), so the sum is one short.
+BUMPED = count_statement(postgresql_insert).returning(CHANGES.c.slot).cte("bumped")
+COUNT_AND_SUM = select(SUM + select(func.count()).select_from(BUMPED).scalar_subquery())
+COUNT = count_statement(sqlite_insert)
 
 
 def count_write(session: Session, namespace_id: int, slot: int) -> int:
@@ -157,7 +166,9 @@ def count_write(session: Session, namespace_id: int, slot: int) -> int:
     until the commit."""
     connection = session.connection()
     params = {"id": namespace_id, "slot": slot}
-    connection.execute(COUNT[connection.dialect.name], params)
+    if connection.dialect.name == "postgresql":
+        return int(connection.execute(COUNT_AND_SUM, params).scalar_one())
+    connection.execute(COUNT, params)
     return int(connection.execute(COUNTERS, params).one()[3])
 
 

@@ -4,7 +4,8 @@ Parts, in the order they run, each in its module of `bench.parts`: `retrieval` (
 store's search against the paper's linear loop), `writes` (update throughput with 1, 4 and 8
 writer processes on SQLite and PostgreSQL), `steps` (an agent step without the LLM), `policy`
 (decisions/s), `service` (`rlem serve` under 1 to 16 client processes against the same agent in
-process) and `learning` (`python -m bench.learning`, run last). Sections of parts not run this time
+process), `gpu` (the GPU against the CPU, where there is one) and `learning` (`python -m
+bench.learning`, run last). Sections of parts not run this time
 are kept from the folder's earlier bench.json, each with its own date and mode.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from rich.progress import Progress
 
 from bench.machine import describe_machine, load_average
-from bench.parts import learning, policy, retrieval, service, steps, writes
+from bench.parts import gpu, learning, policy, retrieval, service, steps, writes
 from bench.parts.context import Context, write_json
 from bench.suite_plots import plot_sections
 from bench.suite_report import render_document, render_part
@@ -37,6 +38,7 @@ RUNNERS: dict[str, Callable[[Context, Progress], dict[str, Any]]] = {
     "steps": steps.section,
     "policy": policy.section,
     "service": service.section,
+    "gpu": gpu.section,
     "learning": learning.section,
 }
 PARTS = tuple(RUNNERS)

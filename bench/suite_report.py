@@ -13,6 +13,7 @@ TITLES = {
     "steps": "Agent step overhead without the LLM",
     "policy": "Policy throughput",
     "service": "The service: rlem serve under concurrent clients",
+    "gpu": "The GPU against the CPU",
     "learning": "Learning efficiency",
 }
 
@@ -311,12 +312,39 @@ def learning(section: dict[str, Any]) -> list[str]:
     return lines + table(["experiment", "eval success by epoch"], rows)
 
 
+def gpu(section: dict[str, Any]) -> list[str]:
+    """FAISS, MiniLM, SmolLM2 and the main job on the GPU beside the CPU, or why nothing was measured."""
+    if section.get("skipped"):
+        return [f"Not measured: {section['skipped']}."]
+    p = section["params"]
+    lines = [f"GPU: {section['gpu_name'] or 'none seen by torch'}; FAISS sees {section['faiss_gpus']}. "
+             f"{p['states']:,} states of {p['dim']} dimensions, k={p['k']}, {p['queries']} queries one at "
+             "a time (p50) and in one batch; FAISS has no GPU HNSW.", ""]  # fmt: skip
+    lines += table(
+        ["index", "device", "build (s)", "one query p50 (ms)", "batch queries/s"],
+        [[r["index"], r["device"], r["build_s"], r["single_p50_ms"], number(r["batch_queries_per_s"], 0)]
+         for r in section["search"]],
+    )  # fmt: skip
+    lines += ["", *table(["MiniLM device", "texts/s"], [[r["device"], number(r["texts_per_s"], 0)]
+                                                          for r in section["embedding"]])]  # fmt: skip
+    lines += ["", *table(["SmolLM2 device", "dtype", "batch", "decisions/s"],
+                         [[r["device"], r["dtype"], r["batch"], number(r["decisions_per_s"])]
+                          for r in section["decisions"]])]  # fmt: skip
+    job = section["main_job"]
+    if job is not None:
+        outcome = "timed out" if job["timed_out"] else f"exit code {job['returncode']}"
+        lines += ["", f"The main job (`examples/main_job.toml`): {job['wall_s']} s wall, {outcome}."]
+    ratios = ", ".join(f"{k} {times(v)}" for k, v in section["ratios"].items())
+    return [*lines, "", f"Ratios: {ratios}."]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "retrieval": retrieval,
     "writes": writes,
     "steps": steps,
     "policy": policy,
     "service": service,
+    "gpu": gpu,
     "learning": learning,
 }
 

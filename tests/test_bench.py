@@ -15,7 +15,7 @@ from bench.bandwidth import copy_bandwidth_gbs, scan_bound_ms
 from bench.baselines.tabular import parser as tabular_parser
 from bench.learning import EXPERIMENTS
 from bench.linear_scan import LinearMemory
-from bench.parts import retrieval
+from bench.parts import gpu, retrieval
 from bench.parts.context import Context
 from bench.parts.retrieval import flat_ids
 from bench.run_configs import write_config
@@ -150,3 +150,13 @@ def test_learning_bench_quick_writes_the_matrix_its_verdicts_and_plots(tmp_path:
     assert data["plots"] == ["learning_matrix.png"]
     assert (tmp_path / "results" / "learning_matrix.png").stat().st_size > 0
     assert "| taxi | eval return |" in (tmp_path / "results" / "learning.md").read_text()
+
+
+def test_the_gpu_part_measures_the_cpu_side_of_each_comparison():
+    tiny = gpu.GpuParams(2_000, 10, 16, 8, 2, cpu_batches=(1,), gpu_batches=(1,), main_job=False)
+    with Progress(disable=True) as progress:
+        search = gpu.search_rows(tiny, False, progress)
+        embedding = gpu.embedding_rows(tiny, False, progress)
+    assert [(r["index"], r["device"]) for r in search] == [("flat", "cpu"), ("hnsw", "cpu")]
+    assert all(r["build_s"] >= 0 and r["single_p50_ms"] > 0 and r["batch_queries_per_s"] > 0 for r in search)
+    assert [r["device"] for r in embedding] == ["cpu"] and embedding[0]["texts_per_s"] > 0

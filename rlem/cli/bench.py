@@ -41,7 +41,8 @@ def bench_command(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated parts to run (default all): retrieval,writes,steps,policy,service,learning."
+            help="Comma-separated parts to run (default all): "
+            "retrieval,writes,steps,policy,service,gpu,learning."
         ),
     ] = None,
     pg_url: Annotated[

@@ -27,7 +27,7 @@ def check_retrieval(section: dict) -> None:
     assert section["bandwidth_gbs"] > 0
     assert [row["states"] for row in section["sizes"]] == list(section["params"]["sizes"])
     for row in section["sizes"]:
-        for way in ("flat", "hnsw", "store_flat", "store_hnsw"):
+        for way in ("flat", "hnsw", "store_flat", "store_hnsw", "store_flat_cold", "store_hnsw_cold"):
             assert 0 < row[f"{way}_p50_ms"] <= row[f"{way}_p99_ms"]
         assert row["store_flat_open_s"] > 0 and 0 <= row["store_hnsw_recall_vs_flat"] <= 1
         assert row["bytes_scanned"] == row["states"] * 384 * 4 and row["bound_ms"] > 0
@@ -88,6 +88,15 @@ def check_service(section: dict) -> None:
     assert all(value > 0 for value in section["ratios"].values())
 
 
+def check_gpu(section: dict) -> None:
+    if not section["torch_cuda"] and not section["faiss_gpus"]:
+        assert "no GPU" in section["skipped"]  # the CPU halves are tested in tests/test_bench.py
+        return
+    assert {r["device"] for r in section["search"] if r["index"] == "flat"} >= {"cpu"}
+    assert all(r["texts_per_s"] > 0 for r in section["embedding"])
+    assert all(r["decisions_per_s"] > 0 for r in section["decisions"])
+
+
 # Its policy section loads SmolLM2 in the transformers policy.
 @pytest.mark.slow
 @pytest.mark.model
@@ -98,12 +107,13 @@ def test_quick_bench_writes_every_section_with_its_files(tmp_path: Path):
     document = json.loads((out / "bench.json").read_text())
     assert document["machine"]["cores"] >= 1 and "gpu" in document["machine"]
     sections = document["sections"]
-    assert list(sections) == ["retrieval", "writes", "steps", "policy", "service", "learning"]
+    assert list(sections) == ["retrieval", "writes", "steps", "policy", "service", "gpu", "learning"]
     check_retrieval(sections["retrieval"])
     check_writes(sections["writes"])
     check_steps(sections["steps"])
     check_policy(sections["policy"])
     check_service(sections["service"])
+    check_gpu(sections["gpu"])
     assert sections["learning"]["results"]
     assert json.loads((out / "retrieval.json").read_text())["sizes"] == sections["retrieval"]["sizes"]
     for name in ("retrieval", "writes", "steps", "service"):

@@ -94,20 +94,20 @@ class RecordCache:
             while len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
 
-    def committed(self, changes: int, changed: Iterable[int] | None, keys: Iterable[str] = ()) -> None:
+    def committed(self, changes: int, changed: Iterable[int] | None, keys: Iterable[str] = ()) -> list[int]:
         """After this store committed a write transaction counted as `changes`: take out the states it
         `changed` and the situation `keys` it wrote (they may name new states) if the cache was valid
-        just before it, else (or if `changed` is unknown) empty it."""
+        just before it, else (or if `changed` is unknown) empty it. Returns the states taken out,
+        worth reading again: they were in use."""
         with self.lock:
-            if changed is not None and self.valid_at == changes - 1:
-                for state_id in changed:
-                    self.entries.pop(state_id, None)
-                for key in keys:
-                    self.situations.pop(key, None)
-                self.valid_at = changes
-            else:
+            if changed is None or self.valid_at != changes - 1:
                 self.clear_locked()
                 self.valid_at = None
+                return []
+            for key in keys:
+                self.situations.pop(key, None)
+            self.valid_at = changes
+            return [state_id for state_id in changed if self.entries.pop(state_id, None) is not None]
 
     def clear(self) -> None:
         """Forget every state (after a transaction that did not commit)."""

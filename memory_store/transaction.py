@@ -122,11 +122,19 @@ class StoreTransaction:
             tx.changes_after = count_write(self.session, tx.namespace_id, tx.store.slot)
 
     def committed(self) -> None:
-        """After the commit: move the cached rows past this transaction's changes."""
+        """After the commit: move the cached rows past this transaction's changes, and read again the
+        cached states it changed."""
         for tx in (self, *self.siblings):
             if tx.changes_after is not None:
-                tx.store.cached.committed(tx.changes_after, tx.changed, tx.changed_keys)
+                taken = tx.store.cached.committed(tx.changes_after, tx.changed, tx.changed_keys)
+                if taken:
+                    tx.store.read(lambda again, ids=taken: again.cache_states(ids))
             tx.store.remember_stored(tx.stored)
+
+    def cache_states(self, state_ids: Sequence[int]) -> None:
+        """Read states into the store's cache."""
+        changes = counters(self.session, self.namespace_id).changes
+        self.cache.put(changes, fetch(self.session, state_ids))
 
     # Reading
 
@@ -188,9 +196,12 @@ class StoreTransaction:
             )
             # A hash names its text; the comparison only guards against a collision.
             ids = [state_id for state_id, text in rows if text == observation]
-        fetched = fetch(self.session, ids) if ids else []
-        self.cache.put(changes, fetched, key=key)
-        return [entry.record for entry in fetched]
+        held, missing = self.cache.lookup(changes, ids)
+        if missing:
+            held.update((entry.record.id, entry) for entry in fetch(self.session, missing))
+        entries = [held[state_id] for state_id in ids if state_id in held]
+        self.cache.put(changes, entries, key=key)
+        return [entry.record for entry in entries]
 
     def max_q(self, task: str, observation: str, floor: float | None = None) -> float:
         """max_a Q(s, a) for bootstrapping (see `bootstrap_value`)."""

@@ -48,8 +48,10 @@ def test_a_repeated_query_is_answered_from_the_cache_without_a_transaction(store
 def test_this_stores_own_update_is_seen_at_once(store):
     assert q_seen(store) == 1.0
     store.apply([update(HALL, "go north", 0.0)])
-    # Only the changed state left the cache: the other is still held.
-    assert [entry.record.observation for entry in store.cached.entries.values()] == ["A dark cellar."]
+    # The changed state was read again after the commit: both are held, the hall as it is now.
+    held = {entry.record.observation: entry.record for entry in store.cached.entries.values()}
+    assert set(held) == {HALL, "A dark cellar."}
+    assert held[HALL].action("go north").q == pytest.approx(0.5)
     assert q_seen(store) == pytest.approx(0.5)
 
 

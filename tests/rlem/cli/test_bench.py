@@ -136,5 +136,5 @@ def test_only_names_known_parts(tmp_path: Path):
     result = rlem("bench", "--quick", "--only", "retrieval,nothing", "--out", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: --only 'retrieval,nothing': choose among retrieval,writes,steps,policy,service,learning"
+        "error: --only 'retrieval,nothing': choose among retrieval,writes,steps,policy,service,gpu,learning"
     ]

@@ -117,9 +117,11 @@ class StoreTransaction:
             self.changed.update(state_ids)
 
     def count_write(self) -> None:
-        """Count this write transaction in its namespaces: the last thing it does before committing."""
+        """Count this write transaction in the namespaces whose states it changed: the last thing it
+        does before committing (one that changed none, a prune that found nothing, writes nothing)."""
         for tx in (self, *self.siblings):
-            tx.changes_after = count_write(self.session, tx.namespace_id, tx.store.slot)
+            if tx.changed is None or tx.changed or tx.changed_keys:
+                tx.changes_after = count_write(self.session, tx.namespace_id, tx.store.slot)
 
     def committed(self) -> None:
         """After the commit: move the cached rows past this transaction's changes, and read again the

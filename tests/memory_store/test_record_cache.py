@@ -112,3 +112,11 @@ def test_a_known_situation_is_answered_from_the_cache_without_a_transaction(stor
     monkeypatch.setattr(store, "read", lambda work: pytest.fail("the cached lookup opened a transaction"))
     assert store.same_situation(TASK, HALL) == first
     assert store.max_q(TASK, HALL) == 1.0
+
+
+def test_a_write_transaction_that_changes_no_state_is_not_counted(store):
+    before = store.peek_counters().changes
+    assert store.transaction(lambda tx: tx.delete([])) == 0
+    assert store.peek_counters().changes == before
+    store.apply([update(HALL, "go north", 0.0)])
+    assert store.peek_counters().changes == before + 1

@@ -296,15 +296,23 @@ class Database:
         values = tuple(bound[name] for name in compiled.positiontup) if compiled.positional else bound
         try:
             connection = self.engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                cursor.execute(compiled.string, values)
-                return cursor.fetchone()
-            finally:
-                connection.close()
-        except Exception as exc:  # noqa: BLE001 - any driver error: the caller reads the careful way
-            log.debug("peek failed (%s); reading in a transaction", describe(exc))
+        except DBAPIError as exc:
+            log.warning("cannot connect to %s (%s); trying again", self.display_url, describe(exc))
             return None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(compiled.string, values)
+            row = cursor.fetchone()
+            connection.rollback()  # ends PostgreSQL's transaction here, not in the pool's reset
+            return row
+        except Exception as exc:  # noqa: BLE001 - any driver error: the caller reads the careful way
+            # A broken connection is dropped, not handed back to the pool to fail there.
+            if self.engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
+                log.warning("lost the connection to %s (%s); trying again", self.display_url, describe(exc))
+            connection.invalidate()
+            return None
+        finally:
+            connection.close()
 
     def retrying(
         self, engine: Engine, work: Callable[[Session], T], on_failure: Callable[[], None] | None

@@ -176,7 +176,10 @@ def test_a_run_whose_postgresql_connections_are_cut_again_and_again_finishes_exa
     stderr = run.stderr.read().decode()
     assert run.returncode == 0, stderr[-3000:]
     assert cuts >= 3, f"only {cuts} connections were cut; the run ended too soon to test anything"
-    assert "lost the connection" in stderr
+    # A cut meets a connection in use (the run says "lost the connection ...; trying again") or one
+    # idle in the pool (replaced before its next use, silently): either way the run reconnects.
+    # Only a one-line warning may reach stderr, never a traceback.
+    assert "Traceback" not in stderr, stderr[-3000:]
     training = read_episodes(out / "trajectories.jsonl")
     assert len(training) == len(committed_training(pg_url, out)) == 2 * 10
     (tmp_path / "replay").mkdir()

@@ -123,19 +123,22 @@ class RecordCache:
 
 class Unchanged:
     """The cache as a write transaction may read it: without the states and situations it changed (it
-    must see its own changes, which the cache does not hold), and keeping nothing it reads."""
+    must see its own changes, which the cache does not hold; `changed` None: it cannot say which, so
+    nothing is held), and keeping nothing it reads."""
 
-    def __init__(self, cache: RecordCache, changed: set[int], keys: set[str]):
+    def __init__(self, cache: RecordCache, changed: set[int] | None, keys: set[str]):
         self.cache, self.changed, self.keys = cache, changed, keys
 
     def lookup(self, changes: int, ids: Sequence[int]) -> tuple[dict[int, Cached], list[int]]:
         """`RecordCache.lookup`, the changed states counted missing."""
+        if self.changed is None:
+            return {}, list(ids)
         held, missing = self.cache.lookup(changes, [i for i in ids if i not in self.changed])
         return held, [i for i in ids if i not in held]
 
     def situation(self, changes: int, key: str) -> list[ExperienceRecord] | None:
         """`RecordCache.situation`, unless the transaction wrote to it or changed one of its states."""
-        if key in self.keys:
+        if self.changed is None or key in self.keys:
             return None
         found = self.cache.situation(changes, key)
         return None if found is None or any(r.id in self.changed for r in found) else found

@@ -105,8 +105,6 @@ class StoreTransaction:
         if it cannot say what)."""
         if self.changed == set() and not self.changed_keys:
             return self.store.cached
-        if self.changed is None:
-            return Unchanged(RecordCache(capacity=0), set(), set())
         return Unchanged(self.store.cached, self.changed, self.changed_keys)
 
     def changed_states(self, state_ids: Sequence[int] | None) -> None:
